@@ -1,0 +1,198 @@
+"""The `edgeoss` command: parse, call the module that does the work, render."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgeoss import __version__, logs, spec
+from edgeoss.errors import EdgeossError, InterruptedByUser, UsageError
+from edgeoss.paths import paths as current_paths
+
+app = typer.Typer(
+    name="edgeoss",
+    help="Run OpenAI's gpt-oss models on the computer you have.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger("edgeoss.cli")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"edgeoss {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail on the console (-vv: debug).")] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    logs.setup(verbose)
+
+
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """Turn our errors and Ctrl-C into a message and an exit code."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        exc = InterruptedByUser("interrupted; nothing half-written was left behind")
+        log.warning("%s", exc.message)
+        err.print(f"[yellow]{exc.message}[/]")
+        raise typer.Exit(exc.exit_code) from None
+    except EdgeossError as exc:
+        log.error("%s", exc)
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _print_json(data: Any) -> None:
+    # Plain print: rich would wrap long lines and break the JSON.
+    print(json.dumps(data, indent=2))
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to create (must not exist, or be empty).")],
+    scale: Annotated[str, typer.Option(help="tiny | small | 20b | 120b")] = "tiny",
+    layers: Annotated[int | None, typer.Option(min=1, help="Override the number of layers.")] = None,
+    experts: Annotated[int | None, typer.Option(min=1, help="Override the number of experts per layer.")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed; same seed, same bytes.")] = 0,
+    max_shard_size: Annotated[
+        int | None, typer.Option(min=1, help="Largest safetensors shard in bytes (default 5 GB).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT_DIR if it holds something.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Write a synthetic gpt-oss checkpoint (real layout and vocabulary, random weights)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    from edgeoss import synth as synth_mod
+
+    with _reported():
+        try:
+            hp = synth_mod.hparams_for(scale, layers, experts)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        plan = synth_mod.plan(hp, seed, max_shard_size or synth_mod.MAX_SHARD_BYTES)
+        progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=as_json,
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task(f"{hp.name}", total=plan.tensor_bytes)
+            synth_mod.write_checkpoint(
+                out_dir, plan, overwrite=force, on_bytes=lambda n: progress.advance(task, n)
+            )
+        result = {
+            "path": str(out_dir.absolute()),
+            "name": hp.name,
+            "seed": seed,
+            "layers": hp.num_layers,
+            "experts": hp.num_experts,
+            "params": hp.total_params,
+            "tensor_bytes": plan.tensor_bytes,
+            "shards": [name for name, _ in plan.shards],
+        }
+        if as_json:
+            _print_json(result)
+        else:
+            out.print(
+                f"[green]wrote[/] {hp.name} to {result['path']}: {hp.total_params / 1e9:.3f}B params, "
+                f"{plan.tensor_bytes / 1e9:.2f} GB in {len(plan.shards)} file(s)"
+            )
+
+
+@app.command("spec")
+def spec_cmd(
+    variant: Annotated[str | None, typer.Argument(help="gpt-oss-20b or gpt-oss-120b (default: both).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show the gpt-oss facts edgeoss works from: shapes, parameters, KV cache."""
+    with _reported():
+        names = list(spec.VARIANTS) if variant is None else [variant if variant.startswith("gpt-oss") else f"gpt-oss-{variant}"]
+        unknown = [n for n in names if n not in spec.VARIANTS]
+        if unknown:
+            raise UsageError(f"unknown variant {variant!r}", hint=f"choose one of {', '.join(spec.VARIANTS)}")
+        rows = {}
+        for name in names:
+            hp = spec.VARIANTS[name]
+            rows[name] = {
+                "layers": hp.num_layers,
+                "experts": hp.num_experts,
+                "experts_per_token": hp.experts_per_token,
+                "hidden_size": hp.hidden_size,
+                "attention_heads": hp.num_attention_heads,
+                "kv_heads": hp.num_kv_heads,
+                "head_dim": hp.head_dim,
+                "sliding_window": hp.sliding_window,
+                "context_length": hp.context_length,
+                "vocab_size": hp.vocab_size,
+                "total_params": hp.total_params,
+                "active_params": hp.active_params,
+                "kv_cache_bytes_per_token_f16": hp.kv_bytes_per_token_per_layer() * hp.num_full_layers,
+                "kv_cache_bytes_at_max_context_f16": hp.kv_cache_bytes(hp.context_length),
+                "hf_repo": spec.HF_REPOS[name],
+            }
+        if as_json:
+            _print_json(rows)
+            return
+        table = Table(title="gpt-oss")
+        table.add_column("")
+        for name in rows:
+            table.add_column(name, justify="right")
+        for key in next(iter(rows.values())):
+            cells = []
+            for row in rows.values():
+                value = row[key]
+                cells.append(f"{value:,}" if isinstance(value, int) else str(value))
+            table.add_row(key.replace("_", " "), *cells)
+        out.print(table)
+
+
+@app.command("paths")
+def paths_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """Show where edgeoss keeps config, cache, data, logs and models (EDGEOSS_HOME moves them all)."""
+    folders = current_paths().as_dict()
+    if as_json:
+        _print_json(folders)
+        return
+    for key, value in folders.items():
+        out.print(f"{key:>7}  {value}", highlight=False)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM takes the same clean-up path as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    if sys.platform != "win32":
+        signal.signal(signal.SIGTERM, _terminate)
+    app()

@@ -1,0 +1,28 @@
+"""Every environment variable edgeoss reads, and the defaults behind them."""
+
+from __future__ import annotations
+
+import os
+
+APP_NAME = "edgeoss"
+
+ENV_HOME = "EDGEOSS_HOME"
+"""When set, config, cache, data and logs all live under this one folder."""
+
+ENV_LOG_LEVEL = "EDGEOSS_LOG_LEVEL"
+"""Level of the rotating log file (DEBUG, INFO, ...); INFO by default."""
+
+# Read by openai-harmony (its Rust core) to find o200k_base.tiktoken locally.
+ENV_TIKTOKEN_ENCODINGS_BASE = "TIKTOKEN_ENCODINGS_BASE"
+
+LOG_FILE_BYTES = 5 * 1024 * 1024
+LOG_FILE_BACKUPS = 3
+
+
+def home_override() -> str | None:
+    value = os.environ.get(ENV_HOME, "").strip()
+    return value or None
+
+
+def log_level() -> str:
+    return os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper() or "INFO"

@@ -1,0 +1,116 @@
+"""Writing files so that nothing half-written is ever taken for good.
+
+Everything is written under a temporary name beside the destination and
+renamed into place only when complete; an error, Ctrl-C or a full disk
+removes the temporary copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from edgeoss.errors import DiskFullError, OutputExistsError
+
+_PARTIAL = ".partial-"
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _DISK_FULL
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def ensure_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse before writing when `folder`'s disk cannot hold `needed` bytes."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed:
+        raise DiskFullError(
+            f"{what} needs {human_bytes(needed)} but {probe} has {human_bytes(free)} free",
+            hint="free some space or choose another destination",
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(final: Path) -> list[Path]:
+    """Remove temporary copies left beside `final` by runs that were killed
+    outright (SIGKILL, power loss); a live writer's copy is left alone."""
+    removed = []
+    for candidate in final.parent.glob(f".{final.name}{_PARTIAL}*"):
+        try:
+            pid = int(candidate.name[len(f".{final.name}{_PARTIAL}") :].split("-", 1)[0])
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary folder; on success it becomes `final`.
+
+    `final` may not exist yet or be an empty folder; anything else needs
+    `overwrite`, and is replaced only after the new content is complete.
+    """
+    final = final.absolute()
+    if final.exists() and not overwrite:
+        if not final.is_dir() or any(final.iterdir()):
+            raise OutputExistsError(
+                f"{final} already exists and is not an empty folder", hint="choose another path or pass --force"
+            )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{_PARTIAL}{os.getpid()}-", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the result is an ordinary folder
+    try:
+        yield tmp
+        fsync_tree(tmp)
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            os.replace(final, old / final.name)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

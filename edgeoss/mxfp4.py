@@ -1,0 +1,37 @@
+"""MXFP4 as stored in the original gpt-oss checkpoint.
+
+A block is 32 FP4 (E2M1) values sharing one E8M0 scale. In the checkpoint,
+`*_blocks` holds 16 bytes per block (byte i = element 2i in the low nibble,
+element 2i+1 in the high nibble) and `*_scales` one byte per block
+(value = 2**(scale - 127)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeoss import spec
+
+FP4_VALUES = np.array(spec.FP4_E2M1_VALUES, dtype=np.float32)
+
+FP4_RMS = float(np.sqrt(np.mean(FP4_VALUES**2)))
+"""Root mean square of a uniformly random FP4 code (about 2.93)."""
+
+
+def dequantize(blocks: npt.NDArray[np.uint8], scales: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """Expand `[..., n_blocks, 16]` blocks and `[..., n_blocks]` scales to
+    float32 `[..., n_blocks * 32]`, as OpenAI's reference does."""
+    if blocks.shape[:-1] != scales.shape or blocks.shape[-1] != spec.MXFP4_BLOCK_BYTES:
+        raise ValueError(f"blocks {blocks.shape} and scales {scales.shape} do not describe MXFP4 blocks")
+    low = FP4_VALUES[blocks & 0x0F]
+    high = FP4_VALUES[blocks >> 4]
+    values = np.stack([low, high], axis=-1).reshape(*blocks.shape[:-1], spec.MXFP4_BLOCK)
+    exponent = scales.astype(np.int32) - spec.E8M0_BIAS
+    values = np.ldexp(values, exponent[..., None])
+    return values.reshape(*blocks.shape[:-2], -1).astype(np.float32)
+
+
+def scale_exponent_for(std: float) -> int:
+    """The E8M0 byte whose scale makes uniformly random codes have RMS ~= std."""
+    return spec.E8M0_BIAS + int(round(np.log2(std / FP4_RMS)))
