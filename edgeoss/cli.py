@@ -40,7 +40,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail on the console (-vv: debug).")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More detail on the console (-vv: debug).")
+    ] = 0,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -107,9 +109,7 @@ def synth(
         )
         with progress:
             task = progress.add_task(f"{hp.name}", total=plan.tensor_bytes)
-            synth_mod.write_checkpoint(
-                out_dir, plan, overwrite=force, on_bytes=lambda n: progress.advance(task, n)
-            )
+            synth_mod.write_checkpoint(out_dir, plan, overwrite=force, on_bytes=lambda n: progress.advance(task, n))
         result = {
             "path": str(out_dir.absolute()),
             "name": hp.name,
@@ -136,7 +136,11 @@ def spec_cmd(
 ) -> None:
     """Show the gpt-oss facts edgeoss works from: shapes, parameters, KV cache."""
     with _reported():
-        names = list(spec.VARIANTS) if variant is None else [variant if variant.startswith("gpt-oss") else f"gpt-oss-{variant}"]
+        names = (
+            list(spec.VARIANTS)
+            if variant is None
+            else [variant if variant.startswith("gpt-oss") else f"gpt-oss-{variant}"]
+        )
         unknown = [n for n in names if n not in spec.VARIANTS]
         if unknown:
             raise UsageError(f"unknown variant {variant!r}", hint=f"choose one of {', '.join(spec.VARIANTS)}")

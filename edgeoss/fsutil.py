@@ -92,11 +92,10 @@ def atomic_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
     `overwrite`, and is replaced only after the new content is complete.
     """
     final = final.absolute()
-    if final.exists() and not overwrite:
-        if not final.is_dir() or any(final.iterdir()):
-            raise OutputExistsError(
-                f"{final} already exists and is not an empty folder", hint="choose another path or pass --force"
-            )
+    if final.exists() and not overwrite and (not final.is_dir() or any(final.iterdir())):
+        raise OutputExistsError(
+            f"{final} already exists and is not an empty folder", hint="choose another path or pass --force"
+        )
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{_PARTIAL}{os.getpid()}-", dir=final.parent))

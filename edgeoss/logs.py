@@ -44,9 +44,8 @@ def setup(verbose: int = 0) -> logging.Logger:
         logging.getLogger(__name__).debug("no log file: %s", exc)
 
     console_level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    from rich.logging import RichHandler  # rich is a CLI dependency; import only when configuring
-
     from rich.console import Console
+    from rich.logging import RichHandler  # rich is a CLI dependency; import only when configuring
 
     console = RichHandler(level=console_level, console=Console(stderr=True), show_path=False, markup=False)
     console._edgeoss = True  # type: ignore[attr-defined]

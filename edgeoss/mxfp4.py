@@ -8,6 +8,8 @@ element 2i+1 in the high nibble) and `*_scales` one byte per block
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -28,10 +30,10 @@ def dequantize(blocks: npt.NDArray[np.uint8], scales: npt.NDArray[np.uint8]) -> 
     high = FP4_VALUES[blocks >> 4]
     values = np.stack([low, high], axis=-1).reshape(*blocks.shape[:-1], spec.MXFP4_BLOCK)
     exponent = scales.astype(np.int32) - spec.E8M0_BIAS
-    values = np.ldexp(values, exponent[..., None])
-    return values.reshape(*blocks.shape[:-2], -1).astype(np.float32)
+    scaled: npt.NDArray[np.float32] = np.ldexp(values, exponent[..., None]).astype(np.float32)
+    return scaled.reshape(*blocks.shape[:-2], -1)
 
 
 def scale_exponent_for(std: float) -> int:
     """The E8M0 byte whose scale makes uniformly random codes have RMS ~= std."""
-    return spec.E8M0_BIAS + int(round(np.log2(std / FP4_RMS)))
+    return spec.E8M0_BIAS + round(math.log2(std / FP4_RMS))

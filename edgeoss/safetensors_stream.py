@@ -67,7 +67,7 @@ def write(
         written = 0
         for part in chunks(t):
             data = np.ascontiguousarray(part)
-            fh.write(memoryview(data).cast("B"))
+            fh.write(data.data.cast("B"))
             written += data.nbytes
             if on_bytes is not None:
                 on_bytes(data.nbytes)
@@ -76,6 +76,8 @@ def write(
     return lay
 
 
-def write_file(path: Path, tensors: list[TensorSpec], chunks: Chunks, on_bytes: Callable[[int], None] | None = None) -> Layout:
+def write_file(
+    path: Path, tensors: list[TensorSpec], chunks: Chunks, on_bytes: Callable[[int], None] | None = None
+) -> Layout:
     with path.open("wb") as fh:
         return write(fh, tensors, chunks, on_bytes)

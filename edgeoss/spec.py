@@ -209,7 +209,9 @@ class Hparams:
         """Parameters used per token, counted as OpenAI does: the unembedding
         but not the embedding lookup, and experts_per_token of the experts."""
         active_experts = self.expert_params_per_layer * self.experts_per_token // self.num_experts
-        return self.num_layers * (self.dense_params_per_layer + active_experts) + self.embedding_params + self.hidden_size
+        return (
+            self.num_layers * (self.dense_params_per_layer + active_experts) + self.embedding_params + self.hidden_size
+        )
 
     # --- KV cache ---
 

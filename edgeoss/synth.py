@@ -84,7 +84,8 @@ def to_bf16_bits(values: np.ndarray) -> np.ndarray:
     """float32 -> bfloat16 bit patterns (uint16), rounding to nearest even."""
     bits = values.astype(np.float32).view(np.uint32)
     rounded = bits + _BF16_ROUND + ((bits >> 16) & np.uint32(1))
-    return (rounded >> 16).astype(np.uint16)
+    out: np.ndarray = (rounded >> 16).astype(np.uint16)
+    return out
 
 
 @dataclass(frozen=True)
