@@ -47,3 +47,70 @@ class InterruptedByUser(EdgeossError):
     """Ctrl-C or SIGTERM; whatever was half-written has been removed."""
 
     exit_code = 130
+
+
+class CheckpointError(EdgeossError):
+    """An original (safetensors) checkpoint is incomplete, inconsistent or not gpt-oss."""
+
+    exit_code = 19
+
+
+class VerifyError(EdgeossError):
+    """A model file failed verification. Each subclass is one failure class
+    with its own exit code, so scripts can tell them apart."""
+
+    exit_code = 10
+
+
+class FileAccessError(VerifyError):
+    """The file cannot be opened or read."""
+
+    exit_code = 10
+
+
+class NotGGUFError(VerifyError):
+    """Wrong magic or an unsupported GGUF version."""
+
+    exit_code = 11
+
+
+class StructureError(VerifyError):
+    """Header, metadata or tensor table is truncated, out of bounds or absurd."""
+
+    exit_code = 12
+
+
+class SpecMismatchError(VerifyError):
+    """Architecture or hyper-parameters are not gpt-oss."""
+
+    exit_code = 13
+
+
+class TensorInventoryError(VerifyError):
+    """Tensors missing, extra, or of the wrong shape or type."""
+
+    exit_code = 14
+
+
+class VocabularyError(VerifyError):
+    """The vocabulary is not o200k_harmony."""
+
+    exit_code = 15
+
+
+class ChatTemplateError(VerifyError):
+    """The chat template is missing or known to be wrong."""
+
+    exit_code = 16
+
+
+class ChecksumError(VerifyError):
+    """The sha256 differs from the expected one."""
+
+    exit_code = 17
+
+
+class BadNumbersError(VerifyError):
+    """NaN/Inf in float tensors or MXFP4 scales out of a sane range."""
+
+    exit_code = 18

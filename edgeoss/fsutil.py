@@ -66,7 +66,10 @@ def remove_stale_partials(final: Path) -> list[Path]:
         except ValueError:
             continue
         if not _pid_alive(pid):
-            shutil.rmtree(candidate, ignore_errors=True)
+            if candidate.is_dir():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                candidate.unlink(missing_ok=True)
             removed.append(candidate)
     return removed
 
@@ -112,4 +115,29 @@ def atomic_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
             os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; on success it is fsynced and
+    renamed to `final`, on any error or interrupt it is removed."""
+    final = final.absolute()
+    if final.exists() and not overwrite:
+        raise OutputExistsError(f"{final} already exists", hint="choose another path or pass --force")
+    if final.is_dir():
+        raise OutputExistsError(f"{final} is a folder", hint="give a file name")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(final)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}{_PARTIAL}{os.getpid()}-", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    tmp.chmod(0o666 & ~_umask())
+    try:
+        yield tmp
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise

@@ -37,3 +37,22 @@ def dequantize(blocks: npt.NDArray[np.uint8], scales: npt.NDArray[np.uint8]) -> 
 def scale_exponent_for(std: float) -> int:
     """The E8M0 byte whose scale makes uniformly random codes have RMS ~= std."""
     return spec.E8M0_BIAS + round(math.log2(std / FP4_RMS))
+
+
+def to_ggml(blocks: npt.NDArray[np.uint8], scales: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Repack checkpoint MXFP4 into GGML's block layout, bit for bit.
+
+    GGML's block is {u8 e; u8 qs[16]} with qs[j] = element j (low nibble) |
+    element j+16 (high nibble), and e uses the same E8M0 bias as the
+    checkpoint's scale byte (GGML's kvalues are doubled and its exponent
+    halved, which cancels). Only nibbles move; nothing is requantized.
+    """
+    if blocks.shape[:-1] != scales.shape or blocks.shape[-1] != spec.MXFP4_BLOCK_BYTES:
+        raise ValueError(f"blocks {blocks.shape} and scales {scales.shape} do not describe MXFP4 blocks")
+    codes = np.empty((*blocks.shape[:-1], spec.MXFP4_BLOCK), dtype=np.uint8)
+    codes[..., 0::2] = blocks & 0x0F
+    codes[..., 1::2] = blocks >> 4
+    out = np.empty((*blocks.shape[:-1], 1 + spec.MXFP4_BLOCK_BYTES), dtype=np.uint8)
+    out[..., 0] = scales
+    out[..., 1:] = codes[..., :16] | (codes[..., 16:] << 4)
+    return out

@@ -401,3 +401,37 @@ GENERATION_CONFIG: dict[str, object] = {
     "pad_token_id": PAD_TOKEN,
     "transformers_version": "4.55.0.dev0",
 }
+
+# --- GGUF -------------------------------------------------------------------------
+
+GGUF_ARCH = "gpt-oss"
+
+GGUF_HPARAM_KEYS: dict[str, tuple[str, type]] = {
+    # `gpt-oss.<key>`: (Hparams attribute, value type). llama.cpp aborts the
+    # process when one of these is missing, so the converter writes and the
+    # verifier requires every one.
+    "context_length": ("context_length", int),
+    "embedding_length": ("hidden_size", int),
+    "block_count": ("num_layers", int),
+    "feed_forward_length": ("intermediate_size", int),
+    "expert_feed_forward_length": ("intermediate_size", int),
+    "expert_count": ("num_experts", int),
+    "expert_used_count": ("experts_per_token", int),
+    "attention.head_count": ("num_attention_heads", int),
+    "attention.head_count_kv": ("num_kv_heads", int),
+    "attention.key_length": ("head_dim", int),
+    "attention.value_length": ("head_dim", int),
+    "attention.layer_norm_rms_epsilon": ("rms_norm_eps", float),
+    "attention.sliding_window": ("sliding_window", int),
+    "rope.freq_base": ("rope_theta", float),
+    "rope.scaling.factor": ("rope_scaling_factor", float),
+    "rope.scaling.original_context_length": ("initial_context_length", int),
+}
+
+GGUF_OPTIONAL_KEYS = ("feed_forward_length",)
+"""Written by edgeoss and by llama.cpp's converter, but not read by the loader."""
+
+GGUF_TOKENIZER_MODEL = "gpt2"
+GGUF_TOKENIZER_PRE = "gpt-4o"
+GGUF_TOKEN_TYPE_NORMAL = 1
+GGUF_TOKEN_TYPE_CONTROL = 3

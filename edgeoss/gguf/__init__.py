@@ -1,0 +1,1 @@
+"""GGUF: a safe reader, the converter from the original checkpoint, the verifier."""
