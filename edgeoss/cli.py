@@ -87,8 +87,6 @@ def synth(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Write a synthetic gpt-oss checkpoint (real layout and vocabulary, random weights)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
     from edgeoss import synth as synth_mod
 
     with _reported():
@@ -97,16 +95,7 @@ def synth(
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         plan = synth_mod.plan(hp, seed, max_shard_size or synth_mod.MAX_SHARD_BYTES)
-        progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=as_json,
-            transient=True,
-        )
+        progress = _progress(as_json)
         with progress:
             task = progress.add_task(f"{hp.name}", total=plan.tensor_bytes)
             synth_mod.write_checkpoint(out_dir, plan, overwrite=force, on_bytes=lambda n: progress.advance(task, n))
@@ -127,6 +116,90 @@ def synth(
                 f"[green]wrote[/] {hp.name} to {result['path']}: {hp.total_params / 1e9:.3f}B params, "
                 f"{plan.tensor_bytes / 1e9:.2f} GB in {len(plan.shards)} file(s)"
             )
+
+
+def _progress(disable: bool) -> Any:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=disable,
+        transient=True,
+    )
+
+
+def _render_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    table = Table(title=f"{Path(report.path).name}: {report.variant}", show_header=False, box=None)
+    for check in report.checks:
+        mark = "[green]ok[/]" if check.ok else ("[yellow]warn[/]" if check.warning else "[bold red]FAIL[/]")
+        table.add_row(mark, check.name, check.detail)
+    out.print(table)
+    if report.quantization:
+        by_type = ", ".join(f"{k} {v}" for k, v in sorted(report.quantization["tensors_by_type"].items()))
+        out.print(f"tensors by type: {by_type}", highlight=False)
+    for name, digest in report.sha256.items():
+        out.print(f"sha256 {digest}  {name}", highlight=False)
+    out.print(("[green]" if report.ok else "[bold red]") + report.summary() + "[/]", highlight=False)
+
+
+@app.command()
+def convert(
+    src_dir: Annotated[Path, typer.Argument(help="Original gpt-oss checkpoint folder (config.json, safetensors).")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="GGUF to write (default: ./NAME.gguf).")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name stored in the GGUF (general.name).")] = None,
+    source: Annotated[str | None, typer.Option(help="Where the checkpoint came from (a URL or Hub repo).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verification report as JSON.")] = False,
+) -> None:
+    """Convert an original MXFP4 checkpoint to GGUF, losslessly, and verify the result."""
+    from edgeoss.gguf import convert as convert_mod
+
+    with _reported():
+        target = output or Path.cwd() / f"{src_dir.absolute().name}.gguf"
+        with _progress(as_json) as progress:
+            task = progress.add_task("converting", total=None)
+
+            def advance(n: int) -> None:
+                progress.advance(task, n)
+
+            report = convert_mod.convert(
+                src_dir,
+                target,
+                name=name,
+                source=source,
+                overwrite=force,
+                on_bytes=advance,
+                on_total=lambda total: progress.update(task, total=total),
+            )
+        if as_json:
+            _print_json(report.to_dict())
+        else:
+            out.print(f"[green]wrote[/] {report.path}: {report.summary()}", highlight=False)
+
+
+@app.command("verify")
+def verify_cmd(
+    path: Annotated[Path, typer.Argument(help="A GGUF file (or the first shard of a split one), or an ONNX folder.")],
+    deep: Annotated[bool, typer.Option("--deep", help="Also read every byte: sha256, MXFP4 scales, NaN/Inf.")] = False,
+    sha256: Annotated[str | None, typer.Option(help="Expected sha256 (implies --deep).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check that a model file is gpt-oss, whole and undamaged. Exit code names the failure class."""
+    from edgeoss import verify as verify_mod
+
+    with _reported():
+        report = verify_mod.verify_path(path, deep=deep, sha256=sha256)
+        _render_report(report, as_json)
+        if not report.ok:
+            raise typer.Exit(report.exit_code)
 
 
 @app.command("spec")

@@ -25,6 +25,7 @@ from edgeoss import __version__, fsutil, mxfp4, spec, tokenizer
 from edgeoss.checkpoint import Checkpoint, StoredTensor, open_checkpoint
 from edgeoss.errors import DiskFullError, EdgeossError
 from edgeoss.gguf import verify
+from edgeoss.report import Report
 
 log = logging.getLogger(__name__)
 
@@ -206,11 +207,14 @@ def convert(
     source: str | None = None,
     overwrite: bool = False,
     on_bytes: Callable[[int], None] | None = None,
-) -> verify.Report:
+    on_total: Callable[[int], None] | None = None,
+) -> Report:
     """Convert `src_dir` to `out_path`; return the verification report of the result."""
     ckpt = open_checkpoint(src_dir)
     jobs = plan_tensors(ckpt)
     total = sum(j.target.nbytes for j in jobs)
+    if on_total is not None:
+        on_total(total)
     fsutil.ensure_free_space(out_path.absolute().parent, total + 64 * 1024 * 1024, "the GGUF")
     model_name = name or ckpt.hparams.name
     log.info("converting %s (%s) to %s", src_dir, model_name, out_path)

@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,9 @@ from edgeoss.errors import (
     VocabularyError,
 )
 from edgeoss.gguf.reader import GGUFModel, TensorInfo, read_model
+from edgeoss.report import Report
 
 log = logging.getLogger(__name__)
-
-# Every failure class, by name (a Check stores the name so the Report stays JSON).
-_ERRORS: dict[str, type[VerifyError]] = {VerifyError.__name__: VerifyError} | {
-    cls.__name__: cls for cls in VerifyError.__subclasses__()
-}
-
 
 MXFP4_EXPONENT_RANGE = (127 - 48, 127 + 16)
 """Sane E8M0 scale bytes: 2**-48 .. 2**16. Real and synthetic gpt-oss experts
@@ -52,70 +47,6 @@ sit near 2**-7; 0xFF (NaN) and far-off values mean damage."""
 
 _EXPERT_WEIGHTS = ("ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight")
 _CHUNK = 17 * (1 << 20)  # a multiple of MXFP4's 17-byte block and of 2- and 4-byte floats
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    error: str = ""  # VerifyError subclass name when not ok
-    warning: bool = False
-
-
-@dataclass
-class Report:
-    path: str
-    files: list[str] = field(default_factory=list)
-    variant: str = "unknown"
-    checks: list[Check] = field(default_factory=list)
-    quantization: dict[str, Any] = field(default_factory=dict)
-    sha256: dict[str, str] = field(default_factory=dict)
-    deep: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.checks if not c.warning)
-
-    @property
-    def warnings(self) -> list[Check]:
-        return [c for c in self.checks if c.warning and not c.ok]
-
-    @property
-    def failure(self) -> Check | None:
-        return next((c for c in self.checks if not c.ok and not c.warning), None)
-
-    def error(self) -> VerifyError:
-        failed = self.failure
-        if failed is None:
-            raise ValueError("the report has no failure")
-        return _ERRORS.get(failed.error, VerifyError)(f"{Path(self.path).name}: {failed.detail}")
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.ok else self.error().exit_code
-
-    def add(self, name: str, ok: bool, detail: str, error: type[VerifyError] = VerifyError) -> bool:
-        self.checks.append(Check(name, ok, detail, "" if ok else error.__name__))
-        return ok
-
-    def warn(self, name: str, ok: bool, detail: str) -> None:
-        self.checks.append(Check(name, ok, detail, warning=True))
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ok"] = self.ok
-        data["exit_code"] = self.exit_code
-        return data
-
-    def summary(self) -> str:
-        if self.ok:
-            return f"OK {self.variant}: {len(self.checks)} checks passed" + (
-                f", {len(self.warnings)} warnings" if self.warnings else ""
-            )
-        failed = self.failure
-        assert failed is not None
-        return f"FAILED ({failed.name}): {failed.detail}"
 
 
 def verify(
@@ -163,6 +94,7 @@ def _check_spec(report: Report, model: GGUFModel, expected: spec.Hparams | None)
         arch == spec.GGUF_ARCH,
         f"architecture is {arch!r}, expected {spec.GGUF_ARCH!r}",
         SpecMismatchError,
+        passed=spec.GGUF_ARCH,
     ):
         return None
     values: dict[str, Any] = {}
@@ -188,7 +120,11 @@ def _check_spec(report: Report, model: GGUFModel, expected: spec.Hparams | None)
         values[attribute] = value
     scaling = md.get(f"{spec.GGUF_ARCH}.rope.scaling.type")
     if not report.add(
-        "rope scaling", scaling == "yarn", f"rope.scaling.type is {scaling!r}, gpt-oss uses 'yarn'", SpecMismatchError
+        "rope scaling",
+        scaling == "yarn",
+        f"rope.scaling.type is {scaling!r}, gpt-oss uses 'yarn'",
+        SpecMismatchError,
+        passed="yarn",
     ):
         return None
     embd = model.tensors.get("token_embd.weight")
@@ -310,6 +246,7 @@ def _check_vocabulary(report: Report, model: GGUFModel, hp: spec.Hparams) -> Non
         tok_model == spec.GGUF_TOKENIZER_MODEL,
         f"tokenizer.ggml.model is {tok_model!r}, expected 'gpt2'",
         VocabularyError,
+        passed="gpt2 (byte-level BPE)",
     ):
         return
     if not report.add(
@@ -317,6 +254,7 @@ def _check_vocabulary(report: Report, model: GGUFModel, hp: spec.Hparams) -> Non
         pre == spec.GGUF_TOKENIZER_PRE,
         f"tokenizer.ggml.pre is {pre!r}, expected 'gpt-4o' (o200k split)",
         VocabularyError,
+        passed="gpt-4o (o200k split)",
     ):
         return
     tokens = md.get("tokenizer.ggml.tokens")
@@ -328,6 +266,7 @@ def _check_vocabulary(report: Report, model: GGUFModel, hp: spec.Hparams) -> Non
         len(tokens) == hp.vocab_size,
         f"{len(tokens)} tokens, the embedding has {hp.vocab_size} rows",
         VocabularyError,
+        passed=f"{len(tokens)} tokens",
     ):
         return
     ours = tokenizer.tokens()
