@@ -156,6 +156,9 @@ def convert(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="GGUF to write (default: ./NAME.gguf).")] = None,
     name: Annotated[str | None, typer.Option(help="Model name stored in the GGUF (general.name).")] = None,
     source: Annotated[str | None, typer.Option(help="Where the checkpoint came from (a URL or Hub repo).")] = None,
+    outtype: Annotated[
+        str, typer.Option(help="bf16 (the checkpoint's own) or f32 for the large float matrices; both lossless.")
+    ] = "bf16",
     force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verification report as JSON.")] = False,
 ) -> None:
@@ -175,6 +178,7 @@ def convert(
                 target,
                 name=name,
                 source=source,
+                outtype=outtype,
                 overwrite=force,
                 on_bytes=advance,
                 on_total=lambda total: progress.update(task, total=total),

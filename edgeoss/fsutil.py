@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgeoss.errors import DiskFullError, OutputExistsError
+from edgeoss.errors import DiskFullError, EdgeossError, OutputExistsError
 
 _PARTIAL = ".partial-"
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -23,6 +23,21 @@ _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _DISK_FULL
+
+
+def write_error(exc: OSError, target: Path) -> EdgeossError:
+    """The error to report for an OSError met while writing `target`
+    (anything half-written has already been removed by then)."""
+    if is_disk_full(exc):
+        return DiskFullError(
+            f"the disk filled up while writing {target}; nothing was left behind",
+            hint="free some space or choose another destination",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return EdgeossError(
+            f"cannot write {target}: {exc.strerror}", hint="choose a folder you can write to, on a writable disk"
+        )
+    return EdgeossError(f"writing {target} failed: {exc.strerror or exc}")
 
 
 def human_bytes(n: float) -> str:

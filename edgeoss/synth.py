@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from edgeoss import fsutil, mxfp4, resources, safetensors_stream, spec, tokenizer
-from edgeoss.errors import DiskFullError
 from edgeoss.spec import Hparams, TensorSpec
 
 log = logging.getLogger(__name__)
@@ -226,12 +225,7 @@ def write_checkpoint(
                     },
                 )
     except OSError as exc:
-        if fsutil.is_disk_full(exc):
-            raise DiskFullError(
-                f"the disk filled up while writing {out_dir}; nothing was left behind",
-                hint="free some space or choose another destination",
-            ) from exc
-        raise
+        raise fsutil.write_error(exc, out_dir) from exc
     log.info("wrote %s", out_dir)
     return out_dir
 

@@ -23,3 +23,23 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic gpt-oss checkpoint (seed 0), written once per session."""
     out = tmp_path_factory.mktemp("ckpt") / "tiny"
     return synth.write_checkpoint(out, synth.plan(synth.hparams_for("tiny"), seed=0))
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny checkpoint converted to GGUF (bf16 matrices, as shipped)."""
+    from edgeoss.gguf import convert
+
+    out = tmp_path_factory.mktemp("gguf") / "tiny.gguf"
+    convert.convert(tiny_checkpoint, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_f32_gguf(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same conversion with f32 matrices (lossless too), for exact numerics."""
+    from edgeoss.gguf import convert
+
+    out = tmp_path_factory.mktemp("gguf") / "tiny-f32.gguf"
+    convert.convert(tiny_checkpoint, out, outtype="f32")
+    return out

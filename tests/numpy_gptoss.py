@@ -217,7 +217,18 @@ def attention(cfg: Config, t: dict[str, F32], p: str, x: F64, cos: F64, sin: F64
     return linear(out, t[p + "o_proj.weight"], t[p + "o_proj.bias"])
 
 
-def moe(cfg: Config, t: dict[str, F32], p: str, x: F64) -> F64:
+def q8_0(x: F64) -> F64:
+    """Round rows to GGML's Q8_0 (blocks of 32: int8 codes, an f16 scale), as
+    llama.cpp's CPU backend does to activations before an MXFP4 matmul."""
+    blocks = x.reshape(*x.shape[:-1], -1, 32).astype(np.float32)
+    amax = np.abs(blocks).max(axis=-1, keepdims=True)
+    d = amax / 127
+    inv = np.divide(127.0, amax, out=np.zeros_like(amax), where=amax != 0)  # as ggml: 127 / amax
+    codes = np.round(blocks * inv)
+    return (codes * d.astype(np.float16).astype(np.float32)).reshape(x.shape).astype(np.float64)
+
+
+def moe(cfg: Config, t: dict[str, F32], p: str, x: F64, *, q8_0_inputs: bool = False) -> F64:
     router = linear(x, t[p + "router.weight"], t[p + "router.bias"])
     top = np.argsort(-router, axis=-1, kind="stable")[:, : cfg.experts_per_token]  # [T, k]
     top_logits = np.take_along_axis(router, top, axis=-1)
@@ -231,20 +242,24 @@ def moe(cfg: Config, t: dict[str, F32], p: str, x: F64) -> F64:
         rows, slot = np.nonzero(top == e)  # each token picks an expert at most once
         if rows.size == 0:
             continue
-        h = x[rows]
+        h = q8_0(x[rows]) if q8_0_inputs else x[rows]
         gate = linear(h, t[p + "experts.gate.weight"][e], t[p + "experts.gate.bias"][e])
         up = linear(h, t[p + "experts.up.weight"][e], t[p + "experts.up.bias"][e])
         # gpt-oss's SwiGLU: gate clamped from above only, up on both sides, and up + 1.
         gate = np.minimum(gate, limit)
         up = np.clip(up, -limit, limit)
         act = (up + 1) * (gate / (1 + np.exp(-alpha * gate)))
+        act = q8_0(act) if q8_0_inputs else act
         y = linear(act, t[p + "experts.down_proj.weight"][e], t[p + "experts.down_proj.bias"][e])
         out[rows] += weights[rows, slot, None] * y
     return out
 
 
-def forward(model: Model, token_ids: Sequence[int], *, yarn_round: bool = False) -> F32:
-    """Logits [T, vocab] (float32) for one prompt, every position."""
+def forward(model: Model, token_ids: Sequence[int], *, yarn_round: bool = False, q8_0_moe: bool = False) -> F32:
+    """Logits [T, vocab] (float32) for one prompt, every position.
+
+    yarn_round and q8_0_moe reproduce llama.cpp's two known departures (whole-
+    dimension YaRN ramp; Q8_0 activations into MXFP4 matmuls on the CPU)."""
     cfg, t = model.config, model.tensors
     ids = np.asarray(token_ids, dtype=np.int64)
     x: F64 = t["model.embed_tokens.weight"][ids].astype(np.float64)
@@ -254,7 +269,7 @@ def forward(model: Model, token_ids: Sequence[int], *, yarn_round: bool = False)
         h = rms_norm(x, t[p + "input_layernorm.weight"], cfg.rms_norm_eps)
         x = x + attention(cfg, t, p + "self_attn.", h, cos, sin, sliding=layer_type == "sliding_attention")
         h = rms_norm(x, t[p + "post_attention_layernorm.weight"], cfg.rms_norm_eps)
-        x = x + moe(cfg, t, p + "mlp.", h)
+        x = x + moe(cfg, t, p + "mlp.", h, q8_0_inputs=q8_0_moe)
     x = rms_norm(x, t["model.norm.weight"], cfg.rms_norm_eps)
     logits: F32 = linear(x, t["lm_head.weight"]).astype(np.float32)
     return logits

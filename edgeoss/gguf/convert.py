@@ -12,6 +12,7 @@ Run on its own: python -m edgeoss.gguf.convert SRC_DIR OUT.gguf
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy as np
 
 from edgeoss import __version__, fsutil, mxfp4, spec, tokenizer
 from edgeoss.checkpoint import Checkpoint, StoredTensor, open_checkpoint
-from edgeoss.errors import DiskFullError, EdgeossError
+from edgeoss.errors import EdgeossError, UsageError
 from edgeoss.gguf import verify
 from edgeoss.report import Report
 
@@ -79,12 +80,25 @@ def _experts(blocks: StoredTensor, scales: StoredTensor, rows: slice) -> Callabl
     return produce
 
 
-def plan_tensors(ckpt: Checkpoint) -> list[Job]:
+# gate_up_proj rows interleave gate (even rows) and up (odd rows); GGUF keeps
+# them as two tensors.
+GATE_ROWS = slice(0, None, 2)
+UP_ROWS = slice(1, None, 2)
+
+OUTTYPES = ("bf16", "f32")
+"""Type of the large float matrices. bf16 is the checkpoint's own; f32 is the
+same values widened (also lossless), for exact numerical comparisons."""
+
+
+def plan_tensors(ckpt: Checkpoint, outtype: str = "bf16") -> list[Job]:
     """Every GGUF tensor of spec.gguf_tensors(), with where its bytes come from."""
-    src = ckpt.tensors
+    if outtype not in OUTTYPES:
+        raise UsageError(f"unknown outtype {outtype!r}", hint=f"choose one of {', '.join(OUTTYPES)}")
     jobs: list[Job] = []
     for target in ckpt.hparams.gguf_tensors():
-        jobs.append(Job(target, _producer(target, src)))
+        if target.dtype == "BF16" and outtype == "f32":
+            target = dataclasses.replace(target, dtype="F32")
+        jobs.append(Job(target, _producer(target, ckpt.tensors)))
     return jobs
 
 
@@ -117,8 +131,7 @@ def _producer(target: spec.TensorSpec, src: dict[str, StoredTensor]) -> Callable
     }
     if rest in simple:
         return _as(src[p + simple[rest]], target.dtype)
-    # gate_up rows interleave gate (even) and up (odd); GGUF keeps them apart.
-    gate_up = slice(0, None, 2) if rest.startswith("ffn_gate_exps") else slice(1, None, 2)
+    gate_up = GATE_ROWS if rest.startswith("ffn_gate_exps") else UP_ROWS
     experts = p + "mlp.experts."
     if rest in ("ffn_gate_exps.weight", "ffn_up_exps.weight"):
         return _experts(src[experts + "gate_up_proj_blocks"], src[experts + "gate_up_proj_scales"], gate_up)
@@ -205,13 +218,14 @@ def convert(
     *,
     name: str | None = None,
     source: str | None = None,
+    outtype: str = "bf16",
     overwrite: bool = False,
     on_bytes: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> Report:
     """Convert `src_dir` to `out_path`; return the verification report of the result."""
     ckpt = open_checkpoint(src_dir)
-    jobs = plan_tensors(ckpt)
+    jobs = plan_tensors(ckpt, outtype)
     total = sum(j.target.nbytes for j in jobs)
     if on_total is not None:
         on_total(total)
@@ -237,12 +251,7 @@ def convert(
             if not report.ok:
                 raise report.error()
     except OSError as exc:
-        if fsutil.is_disk_full(exc):
-            raise DiskFullError(
-                f"the disk filled up while writing {out_path}; nothing was left behind",
-                hint="free some space or choose another destination",
-            ) from exc
-        raise
+        raise fsutil.write_error(exc, out_path) from exc
     report.path = str(out_path.absolute())
     log.info("wrote %s", out_path)
     return report
