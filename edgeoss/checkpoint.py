@@ -204,11 +204,15 @@ def open_checkpoint(root: Path) -> Checkpoint:
                 raise CheckpointError(f"shard {shard} named in {INDEX_FILE} is missing", hint="download it again")
             for name, stored in read_safetensors_header(shard_path).items():
                 if weight_map.get(name) != shard:
-                    raise CheckpointError(f"{INDEX_FILE} disagrees with {shard}: {name} is not mapped to it")
+                    raise CheckpointError(
+                        f"{INDEX_FILE} disagrees with the shards: {shard} holds {name}, mapped elsewhere"
+                    )
                 tensors[name] = stored
         unmapped = sorted(set(weight_map) - set(tensors))
         if unmapped:
-            raise CheckpointError(f"{INDEX_FILE} names {len(unmapped)} tensors no shard holds, e.g. {unmapped[0]}")
+            raise CheckpointError(
+                f"{INDEX_FILE} disagrees with the shards: {len(unmapped)} tensors are in no shard, e.g. {unmapped[0]}"
+            )
     elif (root / SINGLE_FILE).is_file():
         tensors = read_safetensors_header(root / SINGLE_FILE)
     else:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import gguf
 import numpy as np
-import numpy_gptoss as ref
 import pytest
 from typer.testing import CliRunner
 
+import numpy_gptoss as ref
 from edgeoss import mxfp4, resources, spec, tokenizer
 from edgeoss.checkpoint import open_checkpoint
 from edgeoss.cli import app

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy_gptoss as ng
 import pytest
 from safetensors import safe_open
 
+import numpy_gptoss as ng
 from edgeoss import spec, synth
 
 torch = pytest.importorskip("torch")

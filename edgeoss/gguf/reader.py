@@ -189,9 +189,9 @@ def _parse(buf: mmap.mmap, path: Path, size: int) -> GGUFFile:
     n_tensors = cur.u64("the tensor count")
     n_kv = cur.u64("the metadata count")
     if n_tensors > MAX_TENSORS or n_tensors * 24 > size:
-        raise StructureError(f"{path.name} claims {n_tensors} tensors, more than the file can describe")
+        raise StructureError(f"{path.name} claims {n_tensors} tensors, more than the file can describe (truncated?)")
     if n_kv > MAX_KV or n_kv * 13 > size:
-        raise StructureError(f"{path.name} claims {n_kv} metadata entries, more than the file can hold")
+        raise StructureError(f"{path.name} claims {n_kv} metadata entries, more than the file can hold (truncated?)")
 
     metadata: dict[str, Any] = {}
     for i in range(n_kv):
@@ -266,7 +266,7 @@ def read_model(path: Path) -> GGUFModel:
     """Read a GGUF model: one file, or every shard of a split one."""
     paths = split_paths(path)
     missing = [p.name for p in paths if not p.exists()]
-    if missing:
+    if missing and len(paths) > 1:
         raise FileAccessError(f"split GGUF is incomplete: {', '.join(missing)} missing beside {path.name}")
     files = [read_file(p) for p in paths]
     model = GGUFModel(files=files, metadata=dict(files[0].metadata))

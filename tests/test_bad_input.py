@@ -1,0 +1,314 @@
+"""Bad input: every damaged, hostile or wrong file gets a one-line reason and
+its own exit code; nothing crashes, nothing half-written stays behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edgeoss import errors, fsutil, resources, spec
+from edgeoss.checkpoint import open_checkpoint
+from edgeoss.cli import app
+from edgeoss.gguf import convert
+from edgeoss.gguf.reader import read_file
+from edgeoss.gguf.verify import verify
+from gguf_tools import raw_header, rewrite
+
+runner = CliRunner()
+
+
+def _fails_with(path: Path, error: type[errors.VerifyError], fragment: str, **kwargs: object) -> None:
+    report = verify(path, **kwargs)  # type: ignore[arg-type]
+    assert not report.ok
+    assert report.exit_code == error.exit_code, report.summary()
+    assert fragment in report.summary()
+    flags = ["--deep"] if kwargs.get("deep") else []
+    flags += ["--sha256", str(kwargs["sha256"])] if kwargs.get("sha256") else []
+    result = runner.invoke(app, ["verify", str(path), "--json", *flags])
+    assert result.exit_code == error.exit_code
+    assert json.loads(result.stdout)["ok"] is False
+
+
+# --- structure -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cut", "error", "fragment"),
+    [
+        (10, errors.NotGGUFError, "too short"),
+        (200, errors.StructureError, "truncated"),  # in the metadata
+        (5000, errors.StructureError, "file ends inside tokenizer.ggml.tokens"),
+        (-1, errors.StructureError, "runs past the end of the file (truncated?)"),  # in the data
+    ],
+)
+def test_truncated_file(
+    tiny_gguf: Path, tmp_path: Path, cut: int, error: type[errors.VerifyError], fragment: str
+) -> None:
+    data = tiny_gguf.read_bytes()
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(data[:cut])
+    _fails_with(path, error, fragment)
+
+
+def test_truncated_in_the_tensor_table(tiny_gguf: Path, tmp_path: Path) -> None:
+    f = read_file(tiny_gguf)
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(tiny_gguf.read_bytes()[: f.data_offset - 40])
+    _fails_with(path, errors.StructureError, "file ends inside")
+
+
+def test_wrong_magic(tmp_path: Path) -> None:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGML" + b"\0" * 100)
+    _fails_with(path, errors.NotGGUFError, "not a GGUF file")
+
+
+def test_unsupported_version(tmp_path: Path) -> None:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(raw_header(version=99))
+    _fails_with(path, errors.NotGGUFError, "version 99")
+
+
+@pytest.mark.parametrize(
+    ("header", "fragment"),
+    [
+        ({"n_tensors": 2**40}, "claims 1099511627776 tensors"),
+        ({"n_kv": 2**62}, "metadata entries"),
+        ({"kvs": [("general.architecture", 8, struct.pack("<Q", 2**60))]}, "claims"),
+        ({"kvs": [("tokens", 9, struct.pack("<IQ", 8, 2**50))]}, "file ends inside tokens"),
+        ({"kvs": [("x", 77, b"")]}, "unknown value type"),
+        ({"tensors": [("t", [32, 2**50], 0, 0)]}, "absurd shape"),
+        ({"tensors": [("t", [32, 8, 8, 8, 8], 0, 0)]}, "5 dimensions"),
+        ({"tensors": [("t", [32], 1234, 0)]}, "unknown GGML type"),
+        ({"tensors": [("t", [32], 0, 3)], "data": b"\0" * 256}, "not aligned"),
+        ({"tensors": [("t", [30], 39, 0)], "data": b"\0" * 256}, "whole 32-blocks"),
+        ({"tensors": [("a", [32], 0, 0), ("b", [32], 0, 64)], "data": b"\0" * 256}, "overlap"),
+        ({"tensors": [("a", [32], 0, 0), ("a", [32], 0, 128)], "data": b"\0" * 256}, "appears twice"),
+    ],
+)
+def test_hostile_headers_never_allocate_or_crash(tmp_path: Path, header: dict[str, object], fragment: str) -> None:
+    path = tmp_path / "hostile.gguf"
+    path.write_bytes(raw_header(**header))  # type: ignore[arg-type]
+    _fails_with(path, errors.StructureError, fragment)
+
+
+def test_missing_file_and_folder_without_model(tmp_path: Path) -> None:
+    _fails_with(tmp_path / "nope.gguf", errors.FileAccessError, "cannot open")
+    report = verify(tmp_path)
+    assert not report.ok
+    result = runner.invoke(app, ["verify", str(tmp_path)])
+    assert result.exit_code == errors.FileAccessError.exit_code and "genai_config.json" in result.output
+
+
+def test_incomplete_split_file(tiny_gguf: Path, tmp_path: Path) -> None:
+    shutil.copy(tiny_gguf, tmp_path / "m-00001-of-00002.gguf")
+    _fails_with(tmp_path / "m-00001-of-00002.gguf", errors.FileAccessError, "m-00002-of-00002.gguf missing")
+
+
+# --- meaning -----------------------------------------------------------------------
+
+
+def test_wrong_architecture(tiny_gguf: Path, tmp_path: Path) -> None:
+    path = rewrite(tiny_gguf, tmp_path / "llama.gguf", set_keys={"general.architecture": "llama"})
+    _fails_with(path, errors.SpecMismatchError, "architecture is 'llama'")
+
+
+def test_required_key_missing(tiny_gguf: Path, tmp_path: Path) -> None:
+    path = rewrite(tiny_gguf, tmp_path / "nokey.gguf", drop=("gpt-oss.attention.sliding_window",))
+    _fails_with(path, errors.SpecMismatchError, "gpt-oss.attention.sliding_window is missing (llama.cpp aborts")
+
+
+def test_wrong_hyper_parameter(tiny_gguf: Path, tmp_path: Path) -> None:
+    path = rewrite(tiny_gguf, tmp_path / "window.gguf", set_keys={"gpt-oss.attention.sliding_window": 4096})
+    _fails_with(path, errors.SpecMismatchError, "sliding_window 4096")
+
+
+def test_tensor_shape_disagrees_with_metadata(tiny_gguf: Path, tmp_path: Path) -> None:
+    path = rewrite(tiny_gguf, tmp_path / "experts.gguf", set_keys={"gpt-oss.expert_count": 16})
+    _fails_with(path, errors.TensorInventoryError, "ffn_gate_inp")
+
+
+def test_another_models_vocabulary(tiny_gguf: Path, tmp_path: Path) -> None:
+    tokens = list(read_file(tiny_gguf).metadata["tokenizer.ggml.tokens"])
+    tokens[1000], tokens[1001] = tokens[1001], tokens[1000]
+    path = rewrite(tiny_gguf, tmp_path / "vocab.gguf", set_keys={"tokenizer.ggml.tokens": tokens})
+    _fails_with(path, errors.VocabularyError, "not o200k's")
+
+
+def test_special_token_moved(tiny_gguf: Path, tmp_path: Path) -> None:
+    tokens = list(read_file(tiny_gguf).metadata["tokenizer.ggml.tokens"])
+    tokens[spec.CALL], tokens[spec.CALL + 1] = tokens[spec.CALL + 1], tokens[spec.CALL]
+    path = rewrite(tiny_gguf, tmp_path / "special.gguf", set_keys={"tokenizer.ggml.tokens": tokens})
+    _fails_with(path, errors.VocabularyError, "200012")
+
+
+def test_wrong_pre_tokenizer(tiny_gguf: Path, tmp_path: Path) -> None:
+    path = rewrite(tiny_gguf, tmp_path / "pre.gguf", set_keys={"tokenizer.ggml.pre": "llama-bpe"})
+    _fails_with(path, errors.VocabularyError, "llama-bpe")
+
+
+def test_missing_and_known_bad_chat_template(tiny_gguf: Path, tmp_path: Path) -> None:
+    path = rewrite(tiny_gguf, tmp_path / "notemplate.gguf", drop=("tokenizer.chat_template",))
+    _fails_with(path, errors.ChatTemplateError, "missing")
+    chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    path = rewrite(tiny_gguf, tmp_path / "chatml.gguf", set_keys={"tokenizer.chat_template": chatml})
+    _fails_with(path, errors.ChatTemplateError, "known-bad template")
+
+
+def test_edited_template_is_a_warning(tiny_gguf: Path, tmp_path: Path) -> None:
+    edited = resources.chat_template().replace("Knowledge cutoff", "Cutoff")
+    path = rewrite(tiny_gguf, tmp_path / "edited.gguf", set_keys={"tokenizer.chat_template": edited})
+    report = verify(path)
+    assert report.ok and [w.name for w in report.warnings] == ["chat template"]
+
+
+# --- deep ----------------------------------------------------------------------------
+
+
+def test_nan_in_a_float_tensor(tiny_gguf: Path, tmp_path: Path) -> None:
+    def poison(name: str, data: bytearray) -> None:
+        if name == "blk.1.attn_q.bias":
+            data[4:8] = struct.pack("<f", float("nan"))
+
+    path = rewrite(tiny_gguf, tmp_path / "nan.gguf", patch=poison)
+    assert verify(path).ok  # only reading the bytes finds it
+    _fails_with(path, errors.BadNumbersError, "NaN or Inf in ['blk.1.attn_q.bias']", deep=True)
+
+
+def test_damaged_mxfp4_scale(tiny_gguf: Path, tmp_path: Path) -> None:
+    def damage(name: str, data: bytearray) -> None:
+        if name == "blk.0.ffn_down_exps.weight":
+            data[17 * 5] = 0xFF  # the scale byte of block 5: E8M0 NaN
+
+    path = rewrite(tiny_gguf, tmp_path / "scale.gguf", patch=damage)
+    _fails_with(path, errors.BadNumbersError, "blk.0.ffn_down_exps.weight", deep=True)
+
+
+def test_sha256_mismatch(tiny_gguf: Path) -> None:
+    _fails_with(tiny_gguf, errors.ChecksumError, "!= expected", sha256="0" * 64)
+    assert verify(tiny_gguf, sha256=verify(tiny_gguf, deep=True).sha256[tiny_gguf.name]).ok
+
+
+# --- checkpoints -------------------------------------------------------------------
+
+
+@pytest.fixture
+def sharded(tmp_path: Path) -> Path:
+    from edgeoss import synth
+
+    hp = synth.hparams_for("tiny", layers=1, experts=4)
+    return synth.write_checkpoint(tmp_path / "sharded", synth.plan(hp, max_shard_bytes=20_000_000))
+
+
+def _shards(folder: Path) -> list[Path]:
+    shards = sorted(folder.glob("model-*.safetensors"))
+    assert len(shards) >= 3
+    return shards
+
+
+def test_checkpoint_missing_shard(sharded: Path) -> None:
+    missing = _shards(sharded)[1]
+    missing.unlink()
+    with pytest.raises(errors.CheckpointError, match=f"{missing.name} named in .* is missing"):
+        open_checkpoint(sharded)
+
+
+def test_checkpoint_index_disagrees_with_shards(sharded: Path) -> None:
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    index["weight_map"]["model.norm.weight"] = _shards(sharded)[0].name
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(errors.CheckpointError, match="disagrees"):
+        open_checkpoint(sharded)
+
+
+def test_checkpoint_truncated_shard(sharded: Path) -> None:
+    shard = max(_shards(sharded), key=lambda p: p.stat().st_size)
+    shard.write_bytes(shard.read_bytes()[:-1000])
+    with pytest.raises(errors.CheckpointError, match="outside the file"):
+        open_checkpoint(sharded)
+
+
+def test_config_that_is_not_gpt_oss(sharded: Path) -> None:
+    config = json.loads((sharded / "config.json").read_text())
+    config.update(model_type="llama", architectures=["LlamaForCausalLM"])
+    (sharded / "config.json").write_text(json.dumps(config))
+    result = runner.invoke(app, ["convert", str(sharded), "-o", str(sharded.parent / "x.gguf")])
+    assert result.exit_code == errors.CheckpointError.exit_code
+    assert "not gpt-oss" in result.output
+    assert not (sharded.parent / "x.gguf").exists()
+
+
+def test_convert_missing_folder(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["convert", str(tmp_path / "nothing"), "-o", str(tmp_path / "x.gguf")])
+    assert result.exit_code == errors.CheckpointError.exit_code and "not a folder" in result.output
+
+
+# --- the output disk ----------------------------------------------------------------
+
+
+def _mount_tmpfs(path: Path, options: str) -> bool:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return False
+    path.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    return mount.returncode == 0
+
+
+def test_read_only_output(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    mount = tmp_path / "ro"
+    if not _mount_tmpfs(mount, "ro,size=512m"):
+        pytest.skip("needs root to mount a read-only tmpfs")
+    try:
+        result = runner.invoke(app, ["convert", str(tiny_checkpoint), "-o", str(mount / "x.gguf")])
+        assert result.exit_code == 1
+        assert "cannot write" in result.output and "Read-only file system" in result.output
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_output_disk(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mount = tmp_path / "small"
+    if not _mount_tmpfs(mount, "size=20m"):
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        with pytest.raises(errors.DiskFullError, match="needs"):
+            convert.convert(tiny_checkpoint, mount / "x.gguf")
+        monkeypatch.setattr(fsutil, "ensure_free_space", lambda *args: None)
+        with pytest.raises(errors.DiskFullError, match="filled up"):
+            convert.convert(tiny_checkpoint, mount / "x.gguf")
+        assert list(mount.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_sigint_during_conversion_leaves_nothing(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "interrupted.gguf"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeoss", "convert", str(tiny_checkpoint), "-o", str(out), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        partial = list(tmp_path.glob(".interrupted.gguf.partial-*"))
+        if partial and partial[0].stat().st_size > 1_000_000:
+            break
+        time.sleep(0.02)
+    else:
+        proc.kill()
+        pytest.fail("convert never started writing")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert list(tmp_path.iterdir()) == []
