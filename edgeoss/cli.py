@@ -191,7 +191,9 @@ def convert(
 
 @app.command("verify")
 def verify_cmd(
-    path: Annotated[Path, typer.Argument(help="A GGUF file (or the first shard of a split one), or an ONNX folder.")],
+    path: Annotated[
+        Path, typer.Argument(help="A GGUF file (or first shard of a split one), an ONNX folder, or a stored model.")
+    ],
     deep: Annotated[bool, typer.Option("--deep", help="Also read every byte: sha256, MXFP4 scales, NaN/Inf.")] = False,
     sha256: Annotated[str | None, typer.Option(help="Expected sha256 (implies --deep).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -204,6 +206,69 @@ def verify_cmd(
         _render_report(report, as_json)
         if not report.ok:
             raise typer.Exit(report.exit_code)
+
+
+@app.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help="A GGUF (or first shard of a split one) or an ONNX GenAI folder.")],
+    name: Annotated[str | None, typer.Option(help="Name in the store (default: from the file name).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a stored model of the same name.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Copy (or hard-link) a model from disk or USB into the store, verified on arrival."""
+    from edgeoss import importer
+
+    with _reported(), _progress(as_json) as progress:
+        task = progress.add_task("importing", total=None)
+        manifest = importer.import_path(
+            path,
+            name=name,
+            overwrite=force,
+            on_bytes=lambda n: progress.advance(task, n),
+            on_total=lambda total: progress.update(task, total=total),
+        )
+    if as_json:
+        _print_json(manifest.to_dict())
+    else:
+        out.print(
+            f"[green]imported[/] {manifest.name}: {manifest.variant}, {manifest.format}, "
+            f"{manifest.total_bytes / 1e9:.2f} GB, verified",
+            highlight=False,
+        )
+
+
+@app.command("list")
+def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print the manifests as JSON.")] = False) -> None:
+    """List the models in the store."""
+    from edgeoss.store import Store
+
+    with _reported():
+        models = Store().list()
+        if as_json:
+            _print_json([m.to_dict() for m in models])
+            return
+        if not models:
+            out.print("no models yet: `edgeoss pull`, `edgeoss import PATH` or `edgeoss convert`")
+            return
+        table = Table()
+        for column in ("name", "variant", "format", "backend", "size", "verified", "source"):
+            table.add_column(column, justify="right" if column == "size" else "left")
+        for m in models:
+            source = m.source.get("repo") or m.source.get("path") or m.source.get("kind", "")
+            table.add_row(
+                m.name, m.variant, m.format, m.backend, f"{m.total_bytes / 1e9:.2f} GB", m.verified_at, str(source)
+            )
+        out.print(table)
+
+
+@app.command("rm")
+def rm_cmd(name: Annotated[str, typer.Argument(help="A model name from `edgeoss list`.")]) -> None:
+    """Remove a model from the store."""
+    from edgeoss.store import Store
+
+    with _reported():
+        manifest = Store().remove(name)
+        out.print(f"removed {manifest.name} ({manifest.total_bytes / 1e9:.2f} GB freed)", highlight=False)
 
 
 @app.command("spec")

@@ -7,12 +7,13 @@ removes the temporary copy.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from edgeoss.errors import DiskFullError, EdgeossError, OutputExistsError
@@ -156,3 +157,28 @@ def atomic_file(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class Background:
+    """Feed byte chunks, in order, to `consume` on a worker thread.
+
+    File writes and hashlib release the GIL, so a second core writes or hashes
+    while the caller reads and computes the next chunk. At most `depth`
+    chunks wait, which bounds memory; `drain()` waits for all of them and
+    re-raises the worker's error (a full disk, say) in the caller.
+    """
+
+    def __init__(self, pool: concurrent.futures.ThreadPoolExecutor, consume: Callable[[bytes], object], depth: int = 4):
+        self._pool = pool
+        self._consume = consume
+        self._depth = depth
+        self._pending: list[concurrent.futures.Future[object]] = []
+
+    def feed(self, data: bytes) -> None:
+        self._pending.append(self._pool.submit(self._consume, data))
+        while len(self._pending) > self._depth:
+            self._pending.pop(0).result()
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.pop(0).result()

@@ -9,6 +9,7 @@ file it names is present and not empty, and, deep, the sha256 of each file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -27,7 +28,7 @@ def _is_gpt_oss(model_type: Any) -> bool:
 
 
 def verify(folder: Path, *, deep: bool = False) -> Report:
-    report = Report(path=str(folder), deep=deep)
+    report = Report(path=str(folder), format="onnx", deep=deep)
     try:
         config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -88,7 +89,7 @@ def verify(folder: Path, *, deep: bool = False) -> Report:
     if graph.resolve().parent != folder.resolve():
         report.add("decoder file", False, f"decoder filename {filename!r} points outside the folder", StructureError)
         return report
-    needed = [graph, *sorted(folder.glob(f"{graph.name}.data")), *sorted(folder.glob("*.onnx.data"))]
+    needed = [graph, *(folder / name for name in external_data(graph))]
     needed += [folder / name for name in TOKENIZER_FILES]
     problems = []
     sizes: dict[str, int] = {}
@@ -105,11 +106,56 @@ def verify(folder: Path, *, deep: bool = False) -> Report:
     ):
         return report
     report.quantization = {"bytes_by_file": sizes, "tensor_bytes": total}
+    report.format = f"onnx-{provider(decoder)}"
     if deep:
-        for name in sizes:
+        for path in model_files(folder):
             digest = hashlib.sha256()
-            with (folder / name).open("rb") as fh:
+            with path.open("rb") as fh:
                 while chunk := fh.read(16 << 20):
                     digest.update(chunk)
-            report.sha256[name] = digest.hexdigest()
+            report.sha256[path.relative_to(folder).as_posix()] = digest.hexdigest()
     return report
+
+
+# ONNX keeps large weights in external files, named in each tensor's
+# external_data as a StringStringEntryProto {key: "location", value: NAME}:
+# field 1 (key) tag 0x0a, length 8, "location", then field 2 (value) tag 0x12.
+_LOCATION = b"\x0a\x08location\x12"
+_MAX_GRAPH_SCAN = 512 * 1024 * 1024
+
+
+def external_data(graph: Path) -> list[str]:
+    """File names the ONNX graph stores its weights in (without parsing ONNX)."""
+    if not graph.is_file() or graph.stat().st_size > _MAX_GRAPH_SCAN:
+        return []
+    data = graph.read_bytes()
+    names: dict[str, None] = {}
+    start = data.find(_LOCATION)
+    while start >= 0:
+        at = start + len(_LOCATION)
+        length = data[at] if at < len(data) else 0
+        if 0 < length < 128:  # one-byte varint: any real file name
+            raw = data[at + 1 : at + 1 + length]
+            with contextlib.suppress(UnicodeDecodeError):
+                names[raw.decode("utf-8")] = None
+        start = data.find(_LOCATION, at)
+    return [n for n in names if "/" not in n and "\\" not in n and n not in (".", "..")]
+
+
+def model_files(folder: Path) -> list[Path]:
+    """Every file of the model folder (hidden files and folders excepted)."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def provider(decoder: dict[str, Any]) -> str:
+    """The execution provider the folder was exported for: cuda, dml, webgpu or cpu."""
+    options = (decoder.get("session_options") or {}).get("provider_options") or []
+    names = [key.lower() for entry in options if isinstance(entry, dict) for key in entry]
+    for known in ("cuda", "dml", "webgpu"):
+        if known in names:
+            return known
+    return "cpu"

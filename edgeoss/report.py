@@ -32,6 +32,7 @@ class Report:
     path: str
     files: list[str] = field(default_factory=list)
     variant: str = "unknown"
+    format: str = ""  # "gguf", "onnx-cpu", "onnx-cuda", ...
     checks: list[Check] = field(default_factory=list)
     quantization: dict[str, Any] = field(default_factory=dict)
     sha256: dict[str, str] = field(default_factory=dict)

@@ -2,6 +2,8 @@
 
 A path to a .gguf file (or the first shard of a split GGUF) is checked by
 edgeoss.gguf.verify; a folder with genai_config.json by edgeoss.onnx_folder.
+A model in the store can be named instead of a path; with --deep its files
+are then also checked against the sha256 its manifest recorded.
 """
 
 from __future__ import annotations
@@ -9,16 +11,42 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeoss import onnx_folder
-from edgeoss.errors import FileAccessError
+from edgeoss.errors import ChecksumError, FileAccessError, UsageError
 from edgeoss.gguf import verify as gguf_verify
 from edgeoss.report import Report
+from edgeoss.store import Manifest, ModelNotFoundError, Store, check_name
 
 
-def verify_path(path: Path, *, deep: bool = False, sha256: str | None = None) -> Report:
-    if path.is_dir():
-        if (path / onnx_folder.CONFIG_FILE).is_file():
-            return onnx_folder.verify(path, deep=deep or sha256 is not None)
-        report = Report(path=str(path))
-        report.add("read", False, f"{path} is a folder without {onnx_folder.CONFIG_FILE}", FileAccessError)
-        return report
-    return gguf_verify.verify(path, deep=deep, sha256=sha256)
+def _stored(path: Path, store: Store) -> tuple[Path, Manifest | None]:
+    owner = store.owner_of(path)
+    if owner is not None or path.exists():
+        return path, owner
+    try:
+        manifest = store.get(check_name(str(path)))
+    except (ModelNotFoundError, UsageError):  # not a stored model's name: report the path as missing
+        return path, None
+    return store.entry_path(manifest), manifest
+
+
+def verify_path(path: Path, *, deep: bool = False, sha256: str | None = None, store: Store | None = None) -> Report:
+    target, manifest = _stored(path, store or Store())
+    if target.is_dir():
+        if (target / onnx_folder.CONFIG_FILE).is_file():
+            report = onnx_folder.verify(target, deep=deep or sha256 is not None)
+        else:
+            report = Report(path=str(target))
+            report.add("read", False, f"{target} is a folder without {onnx_folder.CONFIG_FILE}", FileAccessError)
+            return report
+    else:
+        report = gguf_verify.verify(target, deep=deep, sha256=sha256)
+    if manifest is not None and report.ok and report.sha256:
+        recorded = {f.path: f.sha256 for f in manifest.files}
+        changed = sorted(name for name, digest in report.sha256.items() if recorded.get(name) != digest)
+        report.add(
+            "store manifest",
+            not changed,
+            f"{', '.join(changed)} changed since {manifest.verified_at}",
+            ChecksumError,
+            passed=f"sha256 as recorded at {manifest.verified_at}",
+        )
+    return report

@@ -12,6 +12,7 @@ Run on its own: python -m edgeoss.gguf.convert SRC_DIR OUT.gguf
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
@@ -199,17 +200,25 @@ def _chat_template(ckpt: Checkpoint) -> str:
 
 
 def _write_data(fout: BinaryIO, jobs: list[Job], alignment: int, on_bytes: Callable[[int], None] | None) -> None:
-    for job in jobs:
-        fout.write(b"\0" * (-fout.tell() % alignment))
-        written = 0
-        for chunk in job.produce():
-            fout.write(chunk)
-            written += len(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
-        if written != job.target.nbytes:
-            raise AssertionError(f"{job.target.name}: produced {written} bytes, expected {job.target.nbytes}")
-    fout.write(b"\0" * (-fout.tell() % alignment))
+    """Tensor data after the header, each tensor aligned; a second thread
+    writes while this one reads and repacks the next chunk."""
+    position = fout.tell()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        writer = fsutil.Background(pool, fout.write)
+        for job in jobs:
+            writer.feed(b"\0" * (-position % alignment))
+            position += -position % alignment
+            written = 0
+            for chunk in job.produce():
+                writer.feed(chunk)
+                written += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+            if written != job.target.nbytes:
+                raise AssertionError(f"{job.target.name}: produced {written} bytes, expected {job.target.nbytes}")
+            position += written
+        writer.feed(b"\0" * (-position % alignment))
+        writer.drain()
 
 
 def convert(

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeoss import spec, tokenizer
+from edgeoss import fsutil, spec, tokenizer
 from edgeoss.errors import (
     BadNumbersError,
     ChatTemplateError,
@@ -57,7 +57,7 @@ def verify(
     expected_variant: spec.Hparams | None = None,
 ) -> Report:
     """Check the GGUF at `path` (a file, or the first shard of a split file)."""
-    report = Report(path=str(path), deep=deep or sha256 is not None)
+    report = Report(path=str(path), format="gguf", deep=deep or sha256 is not None)
     try:
         _verify(report, path, deep or sha256 is not None, sha256, expected_variant)
     except VerifyError as exc:
@@ -349,27 +349,6 @@ def _quantization(report: Report, model: GGUFModel) -> None:
 _NONFINITE = {"F32": (np.uint32, 0x7F800000), "F16": (np.uint16, 0x7C00), "BF16": (np.uint16, 0x7F80)}
 
 
-class _BackgroundHash:
-    """sha256 fed on a second thread (hashlib releases the GIL), in order,
-    with at most a few chunks in flight to bound memory."""
-
-    def __init__(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
-        self._digest = hashlib.sha256()
-        self._pool = pool
-        self._pending: list[concurrent.futures.Future[None]] = []
-
-    def feed(self, data: bytes) -> None:
-        self._pending.append(self._pool.submit(self._digest.update, data))
-        if len(self._pending) > 4:
-            self._pending.pop(0).result()
-
-    def hexdigest(self) -> str:
-        for fut in self._pending:
-            fut.result()
-        self._pending.clear()
-        return self._digest.hexdigest()
-
-
 @dataclass
 class _Scan:
     nonfinite: list[str] = field(default_factory=list)
@@ -385,7 +364,7 @@ class _Scan:
             target.append(t.name)
 
 
-def _scan_file(path: Path, tensors: list[TensorInfo], digest: _BackgroundHash, scan: _Scan) -> None:
+def _scan_file(path: Path, tensors: list[TensorInfo], digest: fsutil.Background, scan: _Scan) -> None:
     """One sequential read of every byte: all of it hashed, tensor data checked."""
     with path.open("rb") as fh:
         position = 0
@@ -407,10 +386,13 @@ def _scan_file(path: Path, tensors: list[TensorInfo], digest: _BackgroundHash, s
 
 def _deep(report: Report, model: GGUFModel, expected_sha256: str | None) -> None:
     scan = _Scan()
+    # Hashing runs on a second thread while this one checks the numbers.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         for f in model.files:
-            digest = _BackgroundHash(pool)
-            _scan_file(f.path, [t for t in model.tensors.values() if t.file == f.path], digest, scan)
+            digest = hashlib.sha256()
+            hasher = fsutil.Background(pool, digest.update)
+            _scan_file(f.path, [t for t in model.tensors.values() if t.file == f.path], hasher, scan)
+            hasher.drain()
             report.sha256[f.path.name] = digest.hexdigest()
     report.add(
         "finite floats",

@@ -1,0 +1,83 @@
+"""`edgeoss import`: bring a GGUF (one file or split) or an ONNX Runtime GenAI
+folder from disk or a USB stick into the store, verified on arrival.
+
+The source is checked first (headers only, so a wrong file is refused before
+gigabytes move), then hard-linked when it is on the store's disk or copied,
+then the stored copy is verified byte for byte and its sha256 recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from edgeoss import onnx_folder
+from edgeoss.errors import FileAccessError, UsageError
+from edgeoss.gguf import verify as gguf_verify
+from edgeoss.report import Report
+from edgeoss.store import Manifest, Store, files_of, now, place
+
+_SPLIT_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
+
+
+def default_name(path: Path) -> str:
+    stem = path.name.removesuffix(".gguf") if path.is_file() else path.name
+    return _SPLIT_SUFFIX.sub("", stem).lower() or "model"
+
+
+def _checked(report: Report) -> Report:
+    if not report.ok:
+        raise report.error()
+    return report
+
+
+def import_path(
+    path: Path,
+    *,
+    name: str | None = None,
+    store: Store | None = None,
+    overwrite: bool = False,
+    on_bytes: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> Manifest:
+    store = store or Store()
+    path = path.absolute()
+    if not path.exists():
+        raise FileAccessError(f"{path} does not exist")
+    if path.is_dir():
+        if not (path / onnx_folder.CONFIG_FILE).is_file():
+            hint = "to import an original checkpoint, convert it first: edgeoss convert"
+            if (path / "config.json").is_file():
+                raise UsageError(f"{path} is a safetensors checkpoint, not a runnable model", hint=hint)
+            raise FileAccessError(f"{path} holds neither a GGUF nor {onnx_folder.CONFIG_FILE}")
+        source = _checked(onnx_folder.verify(path))
+        sources = {p.relative_to(path).as_posix(): p for p in onnx_folder.model_files(path)}
+        entry = "."
+    else:
+        source = _checked(gguf_verify.verify(path))
+        sources = {Path(p).name: Path(p) for p in source.files}
+        entry = Path(source.files[0]).name
+    if on_total is not None:
+        on_total(sum(p.stat().st_size for p in sources.values()))
+
+    def gather(tmp: Path) -> None:
+        for relative, src in sources.items():
+            place(src, tmp / relative, on_bytes)
+
+    def describe(tmp: Path) -> Manifest:
+        target = tmp / entry
+        stored = onnx_folder.verify(target, deep=True) if entry == "." else gguf_verify.verify(target, deep=True)
+        _checked(stored)
+        return Manifest(
+            name="",
+            variant=stored.variant if stored.variant.startswith("gpt-oss-") else "custom",
+            format=stored.format,
+            backend="ort-genai" if stored.format.startswith("onnx") else "llama.cpp",
+            entry=entry,
+            files=files_of(tmp, stored),
+            source={"kind": "import", "path": str(path)},
+            verified_at=now(),
+        )
+
+    return store.add(default_name(path) if name is None else name, gather, describe, overwrite=overwrite)
