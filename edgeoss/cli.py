@@ -57,14 +57,14 @@ def _reported() -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         exc = InterruptedByUser("interrupted; nothing half-written was left behind")
-        log.warning("%s", exc.message)
-        err.print(f"[yellow]{exc.message}[/]")
+        log.info("%s", exc.message)  # the file gets it; the console gets the message below, once
+        err.print(f"[yellow]{exc.message}[/]", soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except EdgeossError as exc:
-        log.error("%s", exc)
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        log.info("failed (exit %d): %s", exc.exit_code, exc)
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -206,6 +206,34 @@ def verify_cmd(
         _render_report(report, as_json)
         if not report.ok:
             raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def pull(
+    model: Annotated[str, typer.Argument(help="20b, 120b, gpt-oss-20b, or a Hub repo id holding GGUF files.")] = "20b",
+    fmt: Annotated[
+        str, typer.Option("--format", help="gguf | onnx-cuda | onnx-cpu | onnx-webgpu | safetensors")
+    ] = "gguf",
+    name: Annotated[str | None, typer.Option(help="Name in the store (default: the variant).")] = None,
+    revision: Annotated[str, typer.Option(help="Hub branch, tag or commit.")] = "main",
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if the name is stored.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Download an official gpt-oss artifact from the Hugging Face Hub, check it, and store it."""
+    from edgeoss import pull as pull_mod
+
+    def announce(what: str, total: int) -> None:
+        if not as_json:
+            err.print(f"fetching {what}: {total / 1e9:.2f} GB", highlight=False)
+
+    with _reported():
+        manifest = pull_mod.pull(
+            model, fmt, name=name, revision=revision, overwrite=force, progress=not as_json, on_plan=announce
+        )
+    if as_json:
+        _print_json(manifest.to_dict())
+    else:
+        out.print(f"[green]stored[/] {manifest.name}: {manifest.variant}, {manifest.format}, verified", highlight=False)
 
 
 @app.command("import")

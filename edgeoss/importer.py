@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeoss import onnx_folder
+from edgeoss import onnx_folder, spec
 from edgeoss.errors import FileAccessError, UsageError
 from edgeoss.gguf import verify as gguf_verify
 from edgeoss.report import Report
@@ -71,7 +71,7 @@ def import_path(
         _checked(stored)
         return Manifest(
             name="",
-            variant=stored.variant if stored.variant.startswith("gpt-oss-") else "custom",
+            variant=stored.variant if stored.variant in spec.VARIANTS else "custom",
             format=stored.format,
             backend="ort-genai" if stored.format.startswith("onnx") else "llama.cpp",
             entry=entry,

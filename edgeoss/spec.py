@@ -383,6 +383,22 @@ GPT_OSS_120B = Hparams(name="gpt-oss-120b", num_layers=36, num_experts=128)
 
 VARIANTS: dict[str, Hparams] = {v.name: v for v in (GPT_OSS_20B, GPT_OSS_120B)}
 
+SHAPE_FIELDS = ("num_layers", "num_experts", "hidden_size", "intermediate_size", "num_attention_heads", "num_kv_heads")
+"""What tells the variants apart; everything else is shared by all gpt-oss."""
+
+
+def variant_of(hp: Hparams) -> str | None:
+    """ "gpt-oss-20b" or "gpt-oss-120b" when `hp` has that shape, else None."""
+    return next((v.name for v in VARIANTS.values() if all(getattr(v, f) == getattr(hp, f) for f in SHAPE_FIELDS)), None)
+
+
+def describe_shape(hp: Hparams) -> str:
+    """The variant's name, or a description of a custom (e.g. synthetic) shape."""
+    return variant_of(hp) or (
+        f"custom gpt-oss shape ({hp.num_layers} layers, {hp.num_experts} experts, hidden {hp.hidden_size})"
+    )
+
+
 # Published figures, used to cross-check the arithmetic above (tests) and the planner.
 PUBLISHED = {
     "gpt-oss-20b": {"total_params_b": 20.91, "active_params_b": 3.61, "ggml_org_gguf_gib": 11.27},

@@ -43,12 +43,15 @@ def rewrite(
     drop: tuple[str, ...] = (),
     set_keys: dict[str, Any] | None = None,
     patch: Callable[[str, bytearray], None] | None = None,
+    split_max_tensors: int = 0,
 ) -> Path:
-    """Copy `src` to `dst` with metadata keys dropped or set and tensor bytes patched."""
+    """Copy `src` to `dst` with metadata keys dropped or set and tensor bytes patched;
+    with split_max_tensors, as a split GGUF (dst-00001-of-0000N.gguf ...)."""
     f = read_file(src)
     metadata = {k: v for k, v in f.metadata.items() if k not in drop and not k.startswith("GGUF.")}
     metadata.update(set_keys or {})
-    writer = gguf.GGUFWriter(path=None, arch=str(metadata.pop("general.architecture", "gpt-oss")))
+    arch = str(metadata.pop("general.architecture", "gpt-oss"))
+    writer = gguf.GGUFWriter(path=None, arch=arch, split_max_tensors=split_max_tensors)
     for key, value in metadata.items():
         vtype, sub = _vtype(key, value)
         writer.add_key_value(key, value, vtype, sub_type=sub)

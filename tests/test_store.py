@@ -164,3 +164,19 @@ def test_bad_names_are_refused(tiny_gguf: Path) -> None:
     for name in ("../escape", ".hidden", "a/b", ""):
         result = runner.invoke(app, ["import", str(tiny_gguf), "--name", name])
         assert result.exit_code == 2, name
+
+
+def test_split_gguf_verifies_imports_and_is_caught_incomplete(tiny_gguf: Path, tmp_path: Path) -> None:
+    rewrite(tiny_gguf, tmp_path / "split.gguf", split_max_tensors=15)
+    shards = sorted(tmp_path.glob("split-*.gguf"))
+    assert [p.name for p in shards] == [f"split-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    report = verify_path(shards[0], deep=True)
+    assert report.ok, report.summary()
+    assert len(report.files) == 3 and len(report.sha256) == 3
+    manifest = importer.import_path(shards[0])
+    assert manifest.name == "split" and manifest.entry == shards[0].name and len(manifest.files) == 3
+    shards[2].unlink()
+    broken = verify_path(shards[0])
+    assert (
+        broken.exit_code == errors.FileAccessError.exit_code and "split-00003-of-00003.gguf missing" in broken.summary()
+    )

@@ -157,16 +157,12 @@ def _check_spec(report: Report, model: GGUFModel, expected: spec.Hparams | None)
     if not report.add("hyper-parameters", not wrong, "; ".join(wrong) or "match gpt-oss", SpecMismatchError):
         return None
 
-    shape = ("num_layers", "num_experts", "hidden_size", "intermediate_size", "num_attention_heads", "num_kv_heads")
-    variant = next(
-        (v.name for v in spec.VARIANTS.values() if all(getattr(v, f) == getattr(hp, f) for f in shape)), None
-    )
-    report.variant = variant or (
-        f"custom gpt-oss shape ({hp.num_layers} layers, {hp.num_experts} experts, hidden {hp.hidden_size})"
-    )
+    report.variant = spec.describe_shape(hp)
     if expected is not None:
         diff = [
-            f"{f} {getattr(hp, f)} != {getattr(expected, f)}" for f in shape if getattr(hp, f) != getattr(expected, f)
+            f"{f} {getattr(hp, f)} != {getattr(expected, f)}"
+            for f in spec.SHAPE_FIELDS
+            if getattr(hp, f) != getattr(expected, f)
         ]
         if not report.add("variant", not diff, "; ".join(diff) or f"is {report.variant}", SpecMismatchError):
             return None
