@@ -15,6 +15,14 @@ ENV_LOG_LEVEL = "EDGEOSS_LOG_LEVEL"
 # Read by openai-harmony (its Rust core) to find o200k_base.tiktoken locally.
 ENV_TIKTOKEN_ENCODINGS_BASE = "TIKTOKEN_ENCODINGS_BASE"
 
+# Read by huggingface_hub (at import) and honoured by `edgeoss pull`:
+ENV_HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
+"""1: never contact the Hub; pull says so and points at `edgeoss import`."""
+ENV_HF_ENDPOINT = "HF_ENDPOINT"
+"""Another Hub (a mirror, or the tests' local imitation)."""
+ENV_HF_TOKEN = "HF_TOKEN"
+"""A Hub token, for gated or private repositories."""
+
 LOG_FILE_BYTES = 5 * 1024 * 1024
 LOG_FILE_BACKUPS = 3
 
