@@ -11,6 +11,7 @@ spec says. Tensor data is then read in bounded chunks, never all at once.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,10 +105,7 @@ def _tensor_entry(path: Path, name: str, info: Any, data_start: int, data_size: 
     begin, end = offsets
     if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= data_size):
         raise CheckpointError(f"{path.name}: tensor {name!r} lies outside the file (the file may be truncated)")
-    numel = 1
-    for d in shape:
-        numel *= d
-    if numel * _DTYPE_BYTES[dtype] != end - begin:
+    if math.prod(shape) * _DTYPE_BYTES[dtype] != end - begin:
         raise CheckpointError(f"{path.name}: tensor {name!r} has {end - begin} bytes, its shape needs more or less")
     return StoredTensor(name, path, dtype, tuple(shape), data_start + begin, end - begin)
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from interrupt import interrupt_while_writing
 from typer.testing import CliRunner
 
 from edgeoss import errors, fsutil, resources, spec
@@ -293,22 +292,9 @@ def test_full_output_disk(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: py
 
 def test_sigint_during_conversion_leaves_nothing(tiny_checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "interrupted.gguf"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeoss", "convert", str(tiny_checkpoint), "-o", str(out), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, stderr = interrupt_while_writing(
+        ["convert", str(tiny_checkpoint), "-o", str(out), "--json"], tmp_path, ".interrupted.gguf.partial-*"
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        partial = list(tmp_path.glob(".interrupted.gguf.partial-*"))
-        if partial and partial[0].stat().st_size > 1_000_000:
-            break
-        time.sleep(0.02)
-    else:
-        proc.kill()
-        pytest.fail("convert never started writing")
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    assert code == 130, stderr
+    assert "nothing half-written" in stderr
     assert list(tmp_path.iterdir()) == []

@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from interrupt import interrupt_while_writing
 from safetensors import safe_open
 
 from edgeoss import fsutil, mxfp4, safetensors_stream, spec, synth
@@ -181,24 +181,10 @@ def test_stale_partial_of_a_killed_run_is_cleaned(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_leaves_nothing(tmp_path: Path, sig: signal.Signals) -> None:
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeoss", "synth", str(out), "--scale", "small", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, stderr = interrupt_while_writing(
+        ["synth", str(out), "--scale", "small", "--json"], tmp_path, ".interrupted.partial-*/*.safetensors", sig
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        partial = list(tmp_path.glob(".interrupted.partial-*/*.safetensors"))
-        if partial and partial[0].stat().st_size > 1_000_000:
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("synth never started writing weights")
-    proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    assert code == 130, stderr
     assert "nothing half-written" in stderr
     assert list(tmp_path.iterdir()) == []
 

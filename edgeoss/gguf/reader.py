@@ -10,6 +10,7 @@ hostile file gives a one-line StructureError and nothing else.
 from __future__ import annotations
 
 import itertools
+import math
 import mmap
 import re
 import struct
@@ -63,10 +64,7 @@ class TensorInfo:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
 
 @dataclass
@@ -231,9 +229,7 @@ def _parse(buf: mmap.mmap, path: Path, size: int) -> GGUFFile:
             raise StructureError(f"{path.name}: tensor {name!r} has unknown GGML type {ggml_type}") from None
         if any(d < 1 or d > 1 << 40 for d in dims):
             raise StructureError(f"{path.name}: tensor {name!r} has an absurd shape {dims}")
-        numel = 1
-        for d in dims:
-            numel *= d
+        numel = math.prod(dims)
         if dims[0] % block:
             raise StructureError(f"{path.name}: tensor {name!r} rows of {dims[0]} are not whole {block}-blocks")
         nbytes = numel // block * type_bytes
