@@ -283,8 +283,9 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print the man
             table.add_column(column, justify="right" if column == "size" else "left")
         for m in models:
             source = m.source.get("repo") or m.source.get("path") or m.source.get("kind", "")
+            verified = m.verified_at[:16].replace("T", " ")
             table.add_row(
-                m.name, m.variant, m.format, m.backend, f"{m.total_bytes / 1e9:.2f} GB", m.verified_at, str(source)
+                m.name, m.variant, m.format, m.backend, f"{m.total_bytes / 1e9:.2f} GB", verified, str(source)
             )
         out.print(table)
 

@@ -298,3 +298,38 @@ def test_sigint_during_conversion_leaves_nothing(tiny_checkpoint: Path, tmp_path
     assert code == 130, stderr
     assert "nothing half-written" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_random_damage_never_escapes_as_a_crash(tiny_gguf: Path, tmp_path: Path) -> None:
+    """Flip random bytes and cut at random places, deterministically: every
+    result is a report with a failure class, never an exception."""
+    import numpy as np
+
+    rng = np.random.default_rng(1234)
+    small = raw_header(
+        kvs=[
+            ("general.architecture", 8, struct.pack("<Q", 7) + b"gpt-oss"),
+            ("gpt-oss.block_count", 4, struct.pack("<I", 2)),
+            (
+                "tokenizer.ggml.tokens",
+                9,
+                struct.pack("<IQ", 8, 2) + struct.pack("<Q", 1) + b"a" + struct.pack("<Q", 1) + b"b",
+            ),
+        ],
+        tensors=[("token_embd.weight", [32, 2], 0, 0), ("output.weight", [32, 2], 39, 256)],
+        data=b"\0" * 512,
+    )
+    real_head = tiny_gguf.read_bytes()[:200_000]
+    path = tmp_path / "fuzz.gguf"
+    for i in range(400):
+        base = small if i < 380 else real_head
+        data = bytearray(base)
+        for _ in range(int(rng.integers(1, 4))):
+            data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        if rng.random() < 0.3:
+            data = data[: int(rng.integers(0, len(data)))]
+        path.write_bytes(bytes(data))
+        report = verify(path, deep=bool(rng.random() < 0.5))
+        assert not report.ok
+        assert report.failure is not None and report.failure.name != "internal", report.failure
+        assert 10 <= report.exit_code <= 18
