@@ -1,0 +1,66 @@
+"""Keep the MoE experts of the first N layers in host memory (llama.cpp's --n-cpu-moe).
+
+llama-cpp-python 0.3.36 has no argument for it, but its model parameters
+carry llama.cpp's `tensor_buft_overrides` field: a NULL-terminated array of
+{regex pattern, buffer type}. We fill it with one pattern per layer,
+`blk\\.N\\.ffn_(up|down|gate)_exps`, pointing at ggml's CPU buffer type, which
+is exactly what llama.cpp's own --n-cpu-moe does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class _Override(ctypes.Structure):
+    _fields_ = [("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p)]
+
+
+def expert_patterns(n_cpu_moe: int) -> list[str]:
+    return [rf"blk\.{i}\.ffn_(up|down|gate)_exps" for i in range(n_cpu_moe)]
+
+
+def _cpu_buffer_type() -> int:
+    import llama_cpp
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    for name in ("libggml-cpu.so", "libggml-cpu.dylib", "ggml-cpu.dll", "libggml.so", "libggml.dylib", "ggml.dll"):
+        if (lib_dir / name).exists():
+            lib = ctypes.CDLL(str(lib_dir / name))
+            if hasattr(lib, "ggml_backend_cpu_buffer_type"):
+                lib.ggml_backend_cpu_buffer_type.restype = ctypes.c_void_p
+                buft = lib.ggml_backend_cpu_buffer_type()
+                if buft:
+                    return int(buft)
+    raise RuntimeError("ggml's CPU buffer type was not found in llama-cpp-python's libraries")
+
+
+@contextlib.contextmanager
+def experts_on_cpu(n_cpu_moe: int) -> Iterator[None]:
+    """While active, models loaded by llama_cpp.Llama keep the experts of
+    layers 0..n_cpu_moe-1 on the CPU."""
+    if n_cpu_moe <= 0:
+        yield
+        return
+    import llama_cpp.llama_cpp as binding
+
+    buft = _cpu_buffer_type()
+    patterns = [p.encode() for p in expert_patterns(n_cpu_moe)]
+    overrides = (_Override * (len(patterns) + 1))(*[_Override(p, buft) for p in patterns], _Override(None, None))
+    original = binding.llama_model_default_params
+
+    def with_overrides() -> Any:
+        params = original()
+        params.tensor_buft_overrides = ctypes.cast(overrides, ctypes.c_void_p)
+        return params
+
+    # Llama() reads its defaults from the binding module at load time.
+    binding.llama_model_default_params = with_overrides
+    try:
+        yield
+    finally:
+        binding.llama_model_default_params = original
