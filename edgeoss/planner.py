@@ -81,21 +81,24 @@ class _Device:
     unified: bool  # Apple: GPU and CPU share one RAM budget
 
 
-def _ram_budget(report: HardwareReport) -> int:
+def _ram_budget(report: HardwareReport, margin: bool = True) -> int:
     available = report.ram_available_bytes or report.ram_total_bytes or 0
-    return max(0, available - max(RAM_MARGIN_MIN, int(available * RAM_MARGIN_FRACTION)))
+    return max(0, available - (max(RAM_MARGIN_MIN, int(available * RAM_MARGIN_FRACTION)) if margin else 0))
 
 
-def _gpu_budget(gpu: GPU) -> int:
+def _gpu_budget(gpu: GPU, margin: bool = True) -> int:
     free = gpu.memory_free_bytes if gpu.memory_free_bytes is not None else gpu.memory_total_bytes or 0
     total = gpu.memory_total_bytes or free
-    return max(0, free - max(GPU_MARGIN_MIN, int(total * GPU_MARGIN_FRACTION)))
+    reserve = max(GPU_MARGIN_MIN, int(total * GPU_MARGIN_FRACTION)) if margin else GPU_MARGIN_MIN // 2
+    return max(0, free - reserve)
 
 
-def devices(report: HardwareReport, plan_notes: list[str], rejected: list[Rejected]) -> list[_Device]:
+def devices(
+    report: HardwareReport, plan_notes: list[str], rejected: list[Rejected], margin: bool = True
+) -> list[_Device]:
     """The backends this machine (and this llama.cpp build) can run, best first."""
     out: list[_Device] = []
-    ram = _ram_budget(report)
+    ram = _ram_budget(report, margin)
     llama = report.backends.llama_cpp
     cuda = [g for g in report.gpus if g.vendor == "nvidia" and "cuda" in g.apis]
     apple = [g for g in report.gpus if g.vendor == "apple"]
@@ -105,7 +108,7 @@ def devices(report: HardwareReport, plan_notes: list[str], rejected: list[Reject
                 "this llama-cpp-python build has no CUDA; the GPU stays idle until a CUDA build is installed"
             )
         else:
-            out.append(_Device("cuda", cuda, sum(_gpu_budget(g) for g in cuda), ram, unified=False))
+            out.append(_Device("cuda", cuda, sum(_gpu_budget(g, margin) for g in cuda), ram, unified=False))
     if apple:
         if llama.available and not (llama.gpu_offload and "Metal" in llama.devices):
             plan_notes.append("this llama-cpp-python build has no Metal; install one to use the GPU")
@@ -177,7 +180,23 @@ def _speed(device: _Device, hp: spec.Hparams, n_cpu_moe: int) -> str:
 
 
 def plan(report: HardwareReport, prefs: Preferences | None = None) -> Plan:
-    prefs = prefs or Preferences()
+    """The plan with a safety margin; failing that, one without it, marked tight."""
+    first = _plan(report, prefs or Preferences(), margin=True)
+    if first.fits:
+        return first
+    tight = _plan(report, prefs or Preferences(), margin=False)
+    if not tight.fits:
+        return first
+    tight.warnings.insert(
+        0,
+        "tight: this fits only without edgeoss's safety margin; close other programs first, "
+        "or expect swapping and slowdowns",
+    )
+    tight.rejected = first.rejected + [r for r in tight.rejected if r not in first.rejected]
+    return tight
+
+
+def _plan(report: HardwareReport, prefs: Preferences, margin: bool) -> Plan:
     notes: list[str] = []
     rejected: list[Rejected] = []
     order = ["gpt-oss-120b", "gpt-oss-20b"] if prefs.prefer != "speed" else ["gpt-oss-20b", "gpt-oss-120b"]
@@ -185,7 +204,7 @@ def plan(report: HardwareReport, prefs: Preferences | None = None) -> Plan:
         wanted = prefs.variant if prefs.variant.startswith("gpt-oss") else f"gpt-oss-{prefs.variant}"
         order = [wanted]
     contexts = (prefs.context,) if prefs.context else CONTEXTS
-    all_devices = devices(report, notes, rejected)
+    all_devices = devices(report, notes, rejected, margin)
     usable = [d for d in all_devices if prefs.backend in (None, d.backend)]
     if prefs.backend and not usable:
         rejected.append(Rejected("any", prefs.backend, f"no usable {prefs.backend} device on this machine"))
@@ -221,7 +240,7 @@ def plan(report: HardwareReport, prefs: Preferences | None = None) -> Plan:
                     best_need = (variant, device, need)
                 continue
             context, n_cpu_moe, fp = found
-            return _build(report, hp, artifact, device, context, n_cpu_moe, fp, notes, rejected, prefs)
+            return _build(report, hp, artifact, device, context, n_cpu_moe, fp, notes, rejected, prefs, margin)
 
     return _nothing_fits(report, order, best_need, notes, rejected)
 
@@ -237,6 +256,7 @@ def _build(
     notes: list[str],
     rejected: list[Rejected],
     prefs: Preferences,
+    margin: bool,
 ) -> Plan:
     reasons: list[str] = []
     if device.backend == "cpu":
@@ -269,9 +289,9 @@ def _build(
     if device.gpus:
         total_budget = max(1, device.gpu_budget)
         for i, gpu in enumerate(device.gpus):
-            share = _gpu_budget(gpu) / total_budget if device.backend == "cuda" else 1.0
-            predicted[f"gpu{i}"] = int(fp.gpu * share)
-            budgets[f"gpu{i}"] = _gpu_budget(gpu) if device.backend == "cuda" else device.gpu_budget
+            own = _gpu_budget(gpu, margin) if device.backend == "cuda" else device.gpu_budget
+            predicted[f"gpu{i}"] = int(fp.gpu * own / total_budget)
+            budgets[f"gpu{i}"] = own
         if device.backend == "cuda" and len(device.gpus) > 1:
             reasons.append(f"layers split across {len(device.gpus)} GPUs in proportion to their free memory")
     warnings = list(notes)
