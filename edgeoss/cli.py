@@ -300,6 +300,106 @@ def rm_cmd(name: Annotated[str, typer.Argument(help="A model name from `edgeoss 
         out.print(f"removed {manifest.name} ({manifest.total_bytes / 1e9:.2f} GB freed)", highlight=False)
 
 
+_MARKS = {"pass": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "info": "[dim]--[/]"}
+
+
+def _plan_prefs(variant: str | None, backend: str | None, ctx: int | None, prefer: str) -> Any:
+    from edgeoss.planner import Preferences
+
+    if prefer not in ("quality", "speed"):
+        raise UsageError(f"--prefer {prefer!r}", hint="quality or speed")
+    if backend not in (None, "cuda", "metal", "cpu"):
+        raise UsageError(f"--backend {backend!r}", hint="cuda, metal or cpu")
+    if variant is not None and variant.removeprefix("gpt-oss-") not in ("20b", "120b"):
+        raise UsageError(f"--variant {variant!r}", hint="20b or 120b")
+    return Preferences(variant=variant, backend=backend, context=ctx, prefer=prefer)
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report, plan and checks as JSON.")] = False,
+) -> None:
+    """Check this machine: hardware, backends, what will run and why, models, and what to fix."""
+    from edgeoss import doctor as doctor_mod
+    from edgeoss.discover.probe import probe
+    from edgeoss.planner import plan as make_plan
+
+    with _reported():
+        report = probe()
+        the_plan = make_plan(report)
+        checks = doctor_mod.diagnose(report, the_plan)
+        if as_json:
+            _print_json(doctor_mod.as_json(report, the_plan, checks))
+            return
+        table = Table(show_header=False, box=None, pad_edge=False)
+        section = ""
+        for check in checks:
+            if check.section != section:
+                section = check.section
+                table.add_row("", f"[bold]{section}[/]", "")
+            table.add_row(_MARKS[check.status], check.label, check.detail)
+            if check.fix:
+                table.add_row("", "", f"[cyan]fix:[/] {check.fix}")
+        out.print(table)
+        failures = sum(c.status == "fail" for c in checks)
+        if failures:
+            raise typer.Exit(1)
+
+
+@app.command("plan")
+def plan_cmd(
+    hardware: Annotated[
+        Path | None, typer.Option(help="A saved report (edgeoss doctor --json) instead of probing this machine.")
+    ] = None,
+    variant: Annotated[str | None, typer.Option(help="20b or 120b (default: the largest that fits).")] = None,
+    backend: Annotated[str | None, typer.Option(help="cuda, metal or cpu (default: the best available).")] = None,
+    ctx: Annotated[int | None, typer.Option(min=256, help="Context length (default: the longest that fits).")] = None,
+    prefer: Annotated[str, typer.Option(help="quality (largest variant) or speed (smallest).")] = "quality",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show the plan for this machine, or for a saved hardware report."""
+    from edgeoss.discover.probe import probe
+    from edgeoss.discover.report import HardwareReport
+    from edgeoss.planner import plan as make_plan
+
+    with _reported():
+        prefs = _plan_prefs(variant, backend, ctx, prefer)
+        if hardware is not None:
+            try:
+                report = HardwareReport.from_dict(json.loads(hardware.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                raise UsageError(f"{hardware} is not a hardware report: {exc}") from exc
+        else:
+            report = probe()
+        the_plan = make_plan(report, prefs)
+        if as_json:
+            _print_json(the_plan.to_dict())
+        else:
+            if the_plan.fits:
+                experts = (
+                    f", experts of {the_plan.n_cpu_moe_layers} layers on the CPU" if the_plan.n_cpu_moe_layers else ""
+                )
+                out.print(
+                    f"[green]plan:[/] {the_plan.variant} on {the_plan.backend} ({the_plan.placement}{experts}), "
+                    f"context {the_plan.context_length}",
+                    highlight=False,
+                )
+                sizes = ", ".join(f"{k} {v / 2**30:.1f} GiB" for k, v in the_plan.predicted_bytes.items())
+                out.print(f"predicted memory: {sizes}; speed: {the_plan.speed_class}", highlight=False)
+            else:
+                out.print("[bold red]nothing fits[/]", highlight=False)
+            for reason in the_plan.reasons:
+                out.print(f"  - {reason}", highlight=False)
+            for warning in the_plan.warnings:
+                out.print(f"  [yellow]![/] {warning}", highlight=False)
+            for rejected in the_plan.rejected:
+                out.print(f"  [dim]x {rejected.variant} on {rejected.backend}: {rejected.why}[/]", highlight=False)
+            for fix in the_plan.fixes:
+                out.print(f"  [cyan]fix:[/] {fix}", highlight=False)
+        if not the_plan.fits:
+            raise typer.Exit(1)
+
+
 @app.command("spec")
 def spec_cmd(
     variant: Annotated[str | None, typer.Argument(help="gpt-oss-20b or gpt-oss-120b (default: both).")] = None,

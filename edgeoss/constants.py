@@ -23,6 +23,10 @@ ENV_HF_ENDPOINT = "HF_ENDPOINT"
 ENV_HF_TOKEN = "HF_TOKEN"
 """A Hub token, for gated or private repositories."""
 
+DEFAULT_PORT = 8734
+"""edgeoss serve's port: clear of Ollama (11434), llama-server (8080), LM Studio
+(1234), vLLM (8000) and Open WebUI (3000, 8080)."""
+
 LOG_FILE_BYTES = 5 * 1024 * 1024
 LOG_FILE_BACKUPS = 3
 

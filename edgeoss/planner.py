@@ -275,7 +275,9 @@ def _build(
                 f"the experts of {n_cpu_moe} of {hp.num_layers} layers stay in RAM (like --n-cpu-moe {n_cpu_moe}); "
                 "attention and the other experts run on the GPU"
             )
-    if context == CONTEXTS[0]:
+    if prefs.context:
+        reasons.append(f"context {context} tokens, as asked (KV cache {gib(memory.kv_cache_bytes(hp, context))})")
+    elif context == CONTEXTS[0]:
         reasons.append(f"full context of {context} tokens fits (KV cache {gib(memory.kv_cache_bytes(hp, context))})")
     else:
         reasons.append(
