@@ -31,6 +31,14 @@ with experts_on_cpu(n_cpu_moe):
                           flash_attn=True, swa_full=False, use_mmap=False, verbose=True)
 llm.eval([1, 2, 3])
 print("EDGEOSS_LOADED", flush=True)
+try:
+    import pynvml
+    pynvml.nvmlInit()
+    used = sum(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).used
+               for i in range(pynvml.nvmlDeviceGetCount()))
+    print("EDGEOSS_NVML_USED", used, flush=True)
+except Exception:
+    pass
 """
 
 
@@ -40,6 +48,7 @@ class Measured:
 
     buffers: dict[str, dict[str, int]] = field(default_factory=dict)
     log: str = ""
+    nvml_used: int | None = None  # GPU memory the load added, as NVML saw it
 
     def device(self, name: str) -> int:
         return sum(self.buffers.get(name, {}).values())
@@ -79,6 +88,7 @@ def measure(
 ) -> Measured:
     """Load `model` in a child process and return what llama.cpp allocated
     (and the log, for the overrides it applied)."""
+    baseline = _nvml_used()
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, str(model), str(context), str(n_gpu_layers), str(n_ubatch), str(n_cpu_moe)],
         capture_output=True,
@@ -91,7 +101,26 @@ def measure(
         raise RuntimeError(f"llama.cpp could not load {model.name}: {' | '.join(tail)}")
     measured = parse_log(result.stderr)
     measured.log = result.stderr
+    used = re.search(r"EDGEOSS_NVML_USED (\d+)", result.stdout)
+    if used and baseline is not None:
+        measured.nvml_used = int(used.group(1)) - baseline
     return measured
+
+
+def _nvml_used() -> int | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            count = pynvml.nvmlDeviceGetCount()
+            return sum(
+                int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).used) for i in range(count)
+            )
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no NVIDIA driver: nothing to compare with
+        return None
 
 
 def main() -> None:
