@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--ctx", type=int, nargs="+", default=[4096, 32768])
     parser.add_argument("--gpu", action="store_true", help="also measure GPU placements (CUDA build)")
+    parser.add_argument("--cpu-moe", type=int, nargs="+", default=None, help="expert layers on the CPU (with --gpu)")
+    parser.add_argument("--no-cpu", action="store_true", help="skip the CPU-only load")
     parser.add_argument("--dir", default=tempfile.gettempdir())
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -53,15 +55,21 @@ def main() -> None:
             for ctx in args.ctx:
                 kv = memory.kv_cache_bytes(hp, ctx)
                 compute = memory.compute_bytes(hp)
-                cpu = measure(gguf, context=ctx)
-                print(f" CPU only, context {ctx}")
-                row("weights", weights.total, cpu.kind("model"))
-                row("KV cache", kv, cpu.kind("KV"))
-                row("compute", compute, cpu.kind("compute"))
-                row("total (allocator)", weights.total + kv + compute, cpu.host)
+                if not args.no_cpu:
+                    cpu = measure(gguf, context=ctx)
+                    print(f" CPU only, context {ctx}")
+                    row("weights", weights.total, cpu.kind("model"))
+                    row("KV cache", kv, cpu.kind("KV"))
+                    # A CUDA build also reserves a GPU compute buffer (op offload): compare host only.
+                    row(
+                        "compute (host)",
+                        compute,
+                        sum(k.get("compute", 0) for d, k in cpu.buffers.items() if "CUDA" not in d),
+                    )
+                    row("total (allocator, host)", weights.total + kv + compute, cpu.host)
                 if not args.gpu:
                     continue
-                for n_cpu_moe in (0, hp.num_layers):
+                for n_cpu_moe in args.cpu_moe if args.cpu_moe is not None else (0, hp.num_layers):
                     fp = memory.footprint(hp, weights, ctx, on_gpu=True, n_cpu_moe=n_cpu_moe)
                     m = measure(gguf, context=ctx, n_gpu_layers=hp.num_layers + 1, n_cpu_moe=n_cpu_moe)
                     print(f" GPU, experts of {n_cpu_moe} layers on the CPU, context {ctx}")
