@@ -1,0 +1,59 @@
+"""The engine contract: token ids in, token ids out, cancellable, timed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    min_p: float = 0.0
+    seed: int | None = None
+    repeat_penalty: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    max_tokens: int = 512
+
+
+@dataclass
+class Timings:
+    """One generation: what was evaluated, reused and produced, and how fast."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV cache was reused
+    generated_tokens: int = 0
+    time_to_first_token_s: float = 0.0
+    generation_s: float = 0.0
+    stop_reason: str = ""  # "stop" (a stop id), "length", "cancel"
+    token_times_s: list[float] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        decode = self.generation_s - self.time_to_first_token_s
+        return (self.generated_tokens - 1) / decode if self.generated_tokens > 1 and decode > 0 else 0.0
+
+
+class Engine(Protocol):
+    """What every backend provides."""
+
+    name: str
+    context_length: int
+    last_timings: Timings
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        stop: Collection[int] = (),
+        cancel: threading.Event | None = None,
+    ) -> Iterator[int]:
+        """Yield generated token ids; the stop id that ends generation is yielded last."""
+        ...
+
+    def close(self) -> None: ...

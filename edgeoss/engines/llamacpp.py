@@ -1,0 +1,204 @@
+"""The llama.cpp engine (llama-cpp-python), applying a plan.
+
+It loads only files that pass edgeoss's verifier (llama.cpp aborts the
+process on some malformed files), routes llama.cpp's log into edgeoss's log
+instead of stderr, and reuses the KV cache when a prompt extends the previous
+one: only the new tokens are evaluated.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeoss.engines.base import Sampling, Timings
+from edgeoss.errors import EdgeossError
+from edgeoss.gguf import verify as gguf_verify
+from edgeoss.llamacpp_placement import experts_on_cpu
+
+log = logging.getLogger(__name__)
+llama_log = logging.getLogger("edgeoss.llama_cpp")
+
+LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class EngineError(EdgeossError):
+    exit_code = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to load: usually from a Plan (planner.Plan)."""
+
+    context_length: int = 4096
+    n_gpu_layers: int = 0
+    n_cpu_moe_layers: int = 0
+    flash_attention: bool = True
+    threads: int | None = None
+    n_ubatch: int = 512
+    use_mmap: bool = True
+    swa_full: bool = False  # sliding layers keep only the window (the planner's memory model)
+
+    @classmethod
+    def from_plan(cls, plan: Any) -> Settings:
+        return cls(
+            context_length=plan.context_length,
+            n_gpu_layers=plan.n_gpu_layers,
+            n_cpu_moe_layers=plan.n_cpu_moe_layers,
+            flash_attention=plan.flash_attention,
+        )
+
+
+# llama.cpp's ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 cont
+_LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR, 5: logging.DEBUG}
+_callback_ref: Any = None
+
+
+def route_llama_log() -> None:
+    """Send llama.cpp's log lines to the `edgeoss.llama_cpp` logger (once per process)."""
+    global _callback_ref
+    if _callback_ref is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        message = text.decode("utf-8", "replace").rstrip()
+        if message:
+            llama_log.log(_LEVELS.get(level, logging.DEBUG), "%s", message)
+
+    _callback_ref = forward  # keep it alive: llama.cpp holds only the pointer
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
+
+
+class LlamaCppEngine:
+    name = "llama.cpp"
+
+    def __init__(self, model: Path, settings: Settings | None = None) -> None:
+        import llama_cpp
+
+        self.settings = settings or Settings()
+        report = gguf_verify.verify(model)
+        if not report.ok:
+            raise EngineError(f"refusing to load {model.name}: {report.summary()}", hint=f"edgeoss verify {model}")
+        route_llama_log()
+        s = self.settings
+        log.info(
+            "loading %s: ctx %d, %d GPU layers, experts of %d layers on the CPU, flash attention %s",
+            model.name,
+            s.context_length,
+            s.n_gpu_layers,
+            s.n_cpu_moe_layers,
+            s.flash_attention,
+        )
+        try:
+            with experts_on_cpu(s.n_cpu_moe_layers):
+                self.llm = llama_cpp.Llama(
+                    model_path=str(model),
+                    n_ctx=s.context_length,
+                    n_batch=s.n_ubatch,
+                    n_ubatch=s.n_ubatch,
+                    n_gpu_layers=s.n_gpu_layers,
+                    flash_attn=s.flash_attention,
+                    swa_full=s.swa_full,
+                    use_mmap=s.use_mmap,
+                    n_threads=s.threads,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError) as exc:
+            raise EngineError(f"llama.cpp could not load {model.name}: {exc}") from exc
+        self.context_length = int(self.llm.n_ctx())
+        self.last_timings = Timings()
+        self._lock = threading.Lock()
+
+    def _reuse_prefix(self, prompt: Sequence[int]) -> int:
+        """Keep the KV cache of the longest common prefix with the last sequence;
+        return how many prompt tokens need no evaluation."""
+        llm = self.llm
+        cached = list(llm.input_ids[: llm.n_tokens])
+        prefix = 0
+        for a, b in zip(cached, prompt, strict=False):
+            if a != b:
+                break
+            prefix += 1
+        prefix = min(prefix, len(prompt) - 1)  # at least one token is evaluated, for fresh logits
+        if prefix > 0 and llm._ctx.kv_cache_seq_rm(-1, prefix, -1):
+            llm.n_tokens = prefix
+            return prefix
+        llm.reset()  # type: ignore[no-untyped-call]
+        llm._ctx.kv_cache_clear()  # type: ignore[no-untyped-call]
+        return 0
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        stop: Collection[int] = (),
+        cancel: threading.Event | None = None,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> Iterator[int]:
+        if not prompt:
+            raise EngineError("empty prompt")
+        if len(prompt) >= self.context_length:
+            raise EngineError(f"the prompt has {len(prompt)} tokens; the context holds {self.context_length}")
+        with self._lock:
+            yield from self._generate(prompt, sampling, stop, cancel, logits_processor)
+
+    def _generate(
+        self,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        stop: Collection[int],
+        cancel: threading.Event | None,
+        logits_processor: LogitsProcessor | None,
+    ) -> Iterator[int]:
+        import llama_cpp
+
+        llm = self.llm
+        timings = Timings(prompt_tokens=len(prompt))
+        self.last_timings = timings
+        start = time.perf_counter()
+        timings.cached_tokens = self._reuse_prefix(prompt)
+        if sampling.seed is not None:
+            llm.set_seed(sampling.seed)
+        processors = llama_cpp.LogitsProcessorList([logits_processor]) if logits_processor else None
+        budget = min(sampling.max_tokens, self.context_length - len(prompt))
+        timings.stop_reason = "length"
+        for token in llm.generate(
+            list(prompt[timings.cached_tokens :]),
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+            frequency_penalty=sampling.frequency_penalty,
+            presence_penalty=sampling.presence_penalty,
+            reset=False,
+            logits_processor=processors,
+        ):
+            now = time.perf_counter() - start
+            if timings.generated_tokens == 0:
+                timings.time_to_first_token_s = now
+            timings.generated_tokens += 1
+            timings.token_times_s.append(now)
+            timings.generation_s = now
+            yield token
+            if token in stop:
+                timings.stop_reason = "stop"
+                break
+            if cancel is not None and cancel.is_set():
+                timings.stop_reason = "cancel"
+                break
+            if timings.generated_tokens >= budget:
+                break
+
+    def close(self) -> None:
+        self.llm.close()

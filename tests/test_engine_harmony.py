@@ -1,0 +1,256 @@
+"""The llama.cpp engine and the harmony layer, through the real model.
+
+Token scripts are forced through llama.cpp with a logits processor
+(tests/forced.py), so the real engine decodes them and the real parser
+reads them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from pathlib import Path
+
+import jinja2
+import pytest
+from forced import ForcedScript
+
+from edgeoss import harmony, resources, spec
+from edgeoss.engines.base import Sampling
+from edgeoss.engines.llamacpp import EngineError, LlamaCppEngine, Settings
+from gguf_tools import rewrite
+
+pytest.importorskip("llama_cpp")
+
+enc = harmony.encoding
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_gguf: Path) -> LlamaCppEngine:
+    return LlamaCppEngine(tiny_gguf, Settings(context_length=2048, use_mmap=False))
+
+
+PROMPT = harmony.render(
+    [harmony.Turn("user", "What is the weather in Paris?")], harmony.RenderOptions(date="2026-11-23")
+)
+
+
+def run_script(engine: LlamaCppEngine, text: str) -> harmony.StreamParser:
+    script = enc().encode(text, allowed_special="all")
+    parser = harmony.StreamParser()
+    for token in engine.generate(
+        PROMPT, Sampling(max_tokens=len(script) + 5), stop=spec.STOP_TOKENS, logits_processor=ForcedScript(script)
+    ):
+        parser.feed(token)
+    if not parser.result.finish_reason:
+        parser.finish(engine.last_timings.stop_reason)
+    return parser
+
+
+def test_generates_exactly_n_tokens(engine: LlamaCppEngine) -> None:
+    tokens = list(engine.generate(PROMPT, Sampling(max_tokens=17, seed=3)))
+    assert len(tokens) == 17 == engine.last_timings.generated_tokens
+    assert engine.last_timings.stop_reason == "length" and engine.last_timings.tokens_per_s > 0
+
+
+def test_cancel_stops_within_one_token(engine: LlamaCppEngine) -> None:
+    cancel = threading.Event()
+    seen = 0
+    for _ in engine.generate(PROMPT, Sampling(max_tokens=200), cancel=cancel):
+        seen += 1
+        if seen == 3:
+            cancel.set()
+    assert seen == 3 and engine.last_timings.stop_reason == "cancel"
+
+
+def test_second_turn_reuses_the_kv_cache(engine: LlamaCppEngine) -> None:
+    first = list(engine.generate(PROMPT, Sampling(max_tokens=10, seed=1)))
+    follow_up = (
+        PROMPT
+        + first
+        + enc().encode("<|end|><|start|>user<|message|>And tomorrow?<|end|><|start|>assistant", allowed_special="all")
+    )
+    list(engine.generate(follow_up, Sampling(max_tokens=3, seed=1)))
+    # Every token of the first turn that was decoded stays cached: only the new ones are evaluated.
+    assert engine.last_timings.cached_tokens == len(PROMPT) + len(first) - 1
+    list(engine.generate([*PROMPT[:5], 42, 43], Sampling(max_tokens=2)))
+    assert engine.last_timings.cached_tokens == 5
+
+
+def test_unverified_file_is_refused(tiny_gguf: Path, tmp_path: Path) -> None:
+    broken = rewrite(tiny_gguf, tmp_path / "broken.gguf", drop=("gpt-oss.attention.sliding_window",))
+    with pytest.raises(EngineError, match="refusing to load"):
+        LlamaCppEngine(broken)
+
+
+def test_analysis_then_final(engine: LlamaCppEngine) -> None:
+    p = run_script(
+        engine,
+        "<|channel|>analysis<|message|>The user wants weather.<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>It is sunny.<|return|>",
+    )
+    r = p.result
+    assert (r.reasoning, r.content, r.finish_reason, r.malformed) == (
+        "The user wants weather.",
+        "It is sunny.",
+        "stop",
+        0,
+    )
+
+
+@pytest.mark.parametrize("channel", ["commentary", "analysis"])
+def test_tool_call_on_either_channel(engine: LlamaCppEngine, channel: str) -> None:
+    p = run_script(
+        engine,
+        f'<|channel|>{channel} to=functions.get_weather <|constrain|>json<|message|>{{"city": "Paris"}}<|call|>',
+    )
+    (call,) = p.result.tool_calls
+    assert (call.name, call.arguments, p.result.finish_reason) == ("get_weather", '{"city": "Paris"}', "tool_calls")
+    assert p.result.content == "" and p.result.reasoning == ""
+
+
+def test_preamble_then_call(engine: LlamaCppEngine) -> None:
+    p = run_script(
+        engine,
+        "<|channel|>analysis<|message|>Check it.<|end|>"
+        "<|start|>assistant<|channel|>commentary<|message|>Looking that up.<|end|>"
+        "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+        '{"city":"Paris"}<|call|>',
+    )
+    r = p.result
+    assert r.preamble == "Looking that up." and r.reasoning == "Check it." and r.content == ""
+    assert [c.name for c in r.tool_calls] == ["get_weather"]
+
+
+def test_structured_output(engine: LlamaCppEngine) -> None:
+    p = run_script(engine, '<|channel|>final<|message|>{"temperature": 21, "unit": "C"}<|return|>')
+    assert p.result.content == '{"temperature": 21, "unit": "C"}'
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "<|message|>no channel<|return|>",
+        "<|channel|>analysis<|message|>secret thoughts<|start|><|start|><|channel|><|return|>",
+        "<|channel|>analysis<|message|>thinking<|constrain|><|constrain|> more<|return|>",
+        "just text with no header<|end|><|return|>",
+        "<|channel|>final<|message|>answer<|call|>",
+    ],
+)
+def test_malformed_output_never_raises_and_never_leaks_analysis(engine: LlamaCppEngine, script: str) -> None:
+    p = run_script(engine, script)
+    r = p.result
+    assert r.finish_reason in ("stop", "tool_calls")
+    assert "secret" not in r.content and "thinking" not in r.content
+
+
+def test_length_and_cancel_end_reasons() -> None:
+    parser = harmony.StreamParser()
+    for token in enc().encode("<|channel|>final<|message|>partial", allowed_special="all"):
+        parser.feed(token)
+    (done,) = parser.finish("length")
+    assert done.reason == "length" and parser.result.content == "partial"
+
+
+# --- the renderer against the official chat template ---------------------------------
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
+
+
+def _template(messages: list[dict[str, object]], tools: list[dict[str, object]] | None, effort: str) -> list[int]:
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(message: str) -> None:
+        raise ValueError(message)
+
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.date(2026, 11, 23).strftime(fmt)
+    # As transformers renders chat templates: a plain-string tojson (Jinja's own returns
+    # Markup, which would HTML-escape every string concatenated to it).
+    env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
+    text = env.from_string(resources.chat_template()).render(
+        messages=messages, tools=tools, add_generation_prompt=True, reasoning_effort=effort
+    )
+    return enc().encode(text, allowed_special="all")
+
+
+CONVERSATIONS = {
+    "tools and a tool round trip": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "thinking": "Use the tool.",
+            "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+        },
+        {"role": "tool", "content": '{"temp": 21}'},
+    ],
+    "history with earlier reasoning dropped": [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!", "thinking": "greet back"},
+        {"role": "user", "content": "Weather in Paris?"},
+    ],
+}
+
+
+def _turns(messages: list[dict[str, object]]) -> list[harmony.Turn]:
+    turns = []
+    for m in messages:
+        calls = tuple(
+            harmony.ToolCall(c["function"]["name"], json.dumps(c["function"]["arguments"]))  # type: ignore[index]
+            for c in m.get("tool_calls", [])  # type: ignore[attr-defined]
+        )
+        name = "get_weather" if m["role"] == "tool" else ""
+        turns.append(harmony.Turn(str(m["role"]), str(m["content"]), str(m.get("thinking", "")), calls, name))
+    return turns
+
+
+def _explained(template_text: str, messages: list[dict[str, object]]) -> str:
+    """The template's text with its two known departures from the harmony format
+    undone, each as openai-harmony (the reference renderer) writes it:
+    - a tool call's content type: the template writes `commentary json`, the
+      harmony format `commentary <|constrain|>json`;
+    - a tool result: the template passes it through tojson (a quoted JSON
+      string), harmony inserts the text as it is."""
+    text = template_text.replace("commentary json<|message|>", "commentary <|constrain|>json<|message|>")
+    for m in messages:
+        if m["role"] == "tool":
+            text = text.replace(json.dumps(m["content"], ensure_ascii=False), str(m["content"]))
+    return text
+
+
+@pytest.mark.parametrize("effort", harmony.EFFORTS)
+@pytest.mark.parametrize("case", sorted(CONVERSATIONS))
+def test_renderer_matches_the_official_template_with_tools(case: str, effort: str) -> None:
+    messages = CONVERSATIONS[case]
+    tool = harmony.Tool("get_weather", "Current weather for a city", TOOLS[0]["function"]["parameters"])  # type: ignore[index]
+    ours = harmony.render(_turns(messages), harmony.RenderOptions(effort=effort, tools=(tool,), date="2026-11-23"))
+    theirs = _template(messages, TOOLS, effort)
+    if case == "history with earlier reasoning dropped":
+        assert ours == theirs  # no tool call in the history: identical token ids
+    else:
+        assert ours != theirs
+        assert ours == enc().encode(_explained(enc().decode(theirs), messages), allowed_special="all")
+
+
+def test_renderer_without_tools_differs_only_by_the_template_s_trailing_blank_line() -> None:
+    """The template always ends developer instructions with a blank line (it is
+    written for a tools section that may follow); openai-harmony, the reference
+    renderer, does not when there are no tools. That is the only difference."""
+    messages = CONVERSATIONS["history with earlier reasoning dropped"]
+    messages = [{"role": "system", "content": "Be brief."}, *messages]
+    ours = harmony.render(_turns(messages), harmony.RenderOptions(effort="low", date="2026-11-23"))
+    theirs = _template(messages, None, "low")
+    text_ours, text_theirs = enc().decode(ours), enc().decode(theirs)
+    assert text_theirs.replace("Be brief.\n\n<|end|>", "Be brief.<|end|>") == text_ours
