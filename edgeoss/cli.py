@@ -400,6 +400,161 @@ def plan_cmd(
             raise typer.Exit(1)
 
 
+def _load(model: str | None) -> tuple[Any, Any]:
+    """(engine, chosen model) for MODEL, planned for this machine."""
+    from edgeoss import models
+    from edgeoss.discover.probe import probe
+    from edgeoss.engines.llamacpp import LlamaCppEngine
+    from edgeoss.planner import plan as make_plan
+
+    the_plan = make_plan(probe()) if model != models.DEMO else None
+    chosen = models.choose(model, plan=the_plan)
+    if chosen.is_demo:
+        err.print(f"[bold yellow]{models.DEMO_LABEL}[/]", highlight=False, soft_wrap=True)
+    return LlamaCppEngine(chosen.path, chosen.settings), chosen
+
+
+def _sampling(max_tokens: int, temperature: float, seed: int | None) -> Any:
+    from edgeoss.engines.base import Sampling
+
+    return Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed)
+
+
+@app.command()
+def run(
+    args: Annotated[list[str], typer.Argument(help="[MODEL] PROMPT  (MODEL: a stored name, a .gguf path, or demo)")],
+    effort: Annotated[str, typer.Option(help="Reasoning effort: low, medium or high.")] = "medium",
+    show_reasoning: Annotated[bool, typer.Option("--show-reasoning", help="Print the reasoning (dimmed).")] = False,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 1024,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Reasoning, content, tool calls, usage and timings as JSON.")
+    ] = False,
+) -> None:
+    """Answer one prompt and exit."""
+    import threading
+
+    from edgeoss import generate, harmony
+
+    with _reported():
+        if len(args) not in (1, 2):
+            raise UsageError("give a PROMPT, or a MODEL and a PROMPT")
+        model, prompt = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+        if effort not in harmony.EFFORTS:
+            raise UsageError(f"--effort {effort!r}", hint="low, medium or high")
+        engine, chosen = _load(model)
+        reply = generate.Reply()
+        cancel = threading.Event()
+        try:
+            for event in generate.stream(
+                engine,
+                [harmony.Turn("user", prompt)],
+                harmony.RenderOptions(effort=effort),
+                _sampling(max_tokens, temperature, seed),
+                reply,
+                cancel,
+            ):
+                if as_json:
+                    continue
+                if event.kind == "content":
+                    print(event.text, end="", flush=True)
+                elif event.kind == "reasoning" and show_reasoning:
+                    err.print(f"[dim]{event.text}[/]", end="", highlight=False, markup=False, style="dim")
+        except KeyboardInterrupt:
+            cancel.set()
+        finally:
+            engine.close()
+        result, timings = reply.result, reply.timings
+        if as_json:
+            _print_json(
+                {
+                    "model": chosen.name,
+                    "demo": chosen.is_demo,
+                    "reasoning": result.reasoning,
+                    "content": result.content,
+                    "preamble": result.preamble,
+                    "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls],
+                    "finish_reason": result.finish_reason,
+                    "malformed_tokens": result.malformed,
+                    "usage": reply.usage,
+                    "timings": {
+                        "time_to_first_token_s": round(timings.time_to_first_token_s, 4),
+                        "generation_s": round(timings.generation_s, 4),
+                        "tokens_per_s": round(timings.tokens_per_s, 2),
+                    },
+                }
+            )
+        else:
+            print()
+
+
+@app.command()
+def chat(
+    model: Annotated[str | None, typer.Argument(help="A stored name, a .gguf path, or demo.")] = None,
+    effort: Annotated[str, typer.Option(help="Reasoning effort: low, medium or high.")] = "medium",
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per reply.")] = 2048,
+) -> None:
+    """Talk to a model: /effort low|medium|high, /clear, /exit; end a line with \\ to continue it."""
+    import threading
+
+    from edgeoss import generate, harmony
+
+    with _reported():
+        engine, chosen = _load(model)
+        turns: list[Any] = []
+        err.print(f"chatting with {chosen.name} (effort {effort}); /exit to leave", highlight=False)
+        try:
+            while True:
+                try:
+                    lines = [input("you> ")]
+                    while lines[-1].endswith("\\"):
+                        lines[-1] = lines[-1][:-1]
+                        lines.append(input("...> "))
+                except (EOFError, KeyboardInterrupt):
+                    break
+                text = "\n".join(lines).strip()
+                if not text:
+                    continue
+                if text in ("/exit", "/quit"):
+                    break
+                if text == "/clear":
+                    turns.clear()
+                    err.print("history cleared", highlight=False)
+                    continue
+                if text.startswith("/effort"):
+                    wanted = text.split()[-1]
+                    if wanted in harmony.EFFORTS:
+                        effort = wanted
+                        err.print(f"effort {effort}", highlight=False)
+                    else:
+                        err.print("usage: /effort low|medium|high", highlight=False)
+                    continue
+                turns.append(harmony.Turn("user", text))
+                reply = generate.Reply()
+                cancel = threading.Event()
+                try:
+                    for event in generate.stream(
+                        engine,
+                        turns,
+                        harmony.RenderOptions(effort=effort),
+                        _sampling(max_tokens, 1.0, None),
+                        reply,
+                        cancel,
+                    ):
+                        if event.kind == "reasoning":
+                            err.print(event.text, end="", style="dim", highlight=False, markup=False)
+                        elif event.kind in ("content", "preamble"):
+                            print(event.text, end="", flush=True)
+                except KeyboardInterrupt:
+                    cancel.set()  # Ctrl-C stops this reply, not the chat
+                    err.print("\n[stopped]", highlight=False)
+                print()
+                turns.append(harmony.Turn("assistant", reply.result.content, reply.result.reasoning))
+        finally:
+            engine.close()
+
+
 @app.command("spec")
 def spec_cmd(
     variant: Annotated[str | None, typer.Argument(help="gpt-oss-20b or gpt-oss-120b (default: both).")] = None,

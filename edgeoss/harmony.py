@@ -225,6 +225,7 @@ class StreamParser:
         self._arguments: list[str] = []
         self._recipient = ""
         self._calls = 0
+        self._header: list[int] = []  # tokens of a header still being read
 
     def _route(self, text: str, channel: str, recipient: str) -> list[Event]:
         if not text:
@@ -262,6 +263,8 @@ class StreamParser:
             self.result.malformed += 1
             self._raw = True
             return self._route_raw(token)
+        in_header = self._parser.state == openai_harmony.StreamState.HEADER
+        self._header = [*self._header, token] if in_header else []
         channel = self._parser.current_channel or ""
         recipient = self._parser.current_recipient or ""
         events = self._route(self._parser.last_content_delta or "", channel, recipient)
@@ -283,5 +286,12 @@ class StreamParser:
         if self.result.finish_reason:
             return []
         events = self._close_message() if reason in ("length", "cancel") else []
+        if self._header:
+            # Output that never completed a message header (a random model's
+            # usual output) becomes answer text rather than vanishing.
+            self.result.malformed += 1
+            text = encoding().decode([t for t in self._header if not encoding().is_special_token(t)])
+            self._header = []
+            events += self._route(text, "analysis" if self._last_channel == "analysis" else "final", "")
         self.result.finish_reason = "tool_calls" if self.result.tool_calls and reason == "stop" else reason
         return [*events, Event("done", reason=self.result.finish_reason)]

@@ -40,6 +40,7 @@ def import_path(
     overwrite: bool = False,
     on_bytes: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    origin: dict[str, str] | None = None,
 ) -> Manifest:
     store = store or Store()
     path = path.absolute()
@@ -76,7 +77,7 @@ def import_path(
             backend="ort-genai" if stored.format.startswith("onnx") else "llama.cpp",
             entry=entry,
             files=files_of(tmp, stored),
-            source={"kind": "import", "path": str(path)},
+            source=origin or {"kind": "import", "path": str(path)},
             verified_at=now(),
         )
 
