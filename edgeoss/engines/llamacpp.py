@@ -69,6 +69,13 @@ def route_llama_log() -> None:
         return
     import llama_cpp
 
+    if llama_cpp.llama_supports_gpu_offload():
+        # Seen on an H100 with a CUDA build of 0.3.36: a Python log callback
+        # makes the model load segfault. GPU builds keep llama.cpp's own stderr.
+        log.info("llama.cpp log routing is off for GPU builds; its messages go to stderr")
+        _callback_ref = False
+        return
+
     @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
     def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         message = text.decode("utf-8", "replace").rstrip()
@@ -111,7 +118,10 @@ class LlamaCppEngine:
                     swa_full=s.swa_full,
                     use_mmap=s.use_mmap,
                     n_threads=s.threads,
-                    verbose=False,
+                    # verbose=False makes llama-cpp-python redirect the process's
+                    # stdout/stderr around the load, which segfaulted a CUDA build on
+                    # an H100; CPU builds route the log to our logger (route_llama_log).
+                    verbose=True,
                 )
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"llama.cpp could not load {model.name}: {exc}") from exc

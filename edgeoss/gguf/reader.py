@@ -1,9 +1,9 @@
 """A GGUF reader that trusts nothing in the file.
 
 llama.cpp aborts the whole process on some malformed files, and gguf-py's
-reader allocates whatever sizes the header claims. This reader maps the file
-read-only and checks every count, length, dimension, type and offset against
-the bytes that are really there before using it, so a corrupt, truncated or
+reader allocates whatever sizes the header claims. This reader reads the
+header and checks every count, length, dimension, type and offset against
+the bytes the file really has before using it, so a corrupt, truncated or
 hostile file gives a one-line StructureError and nothing else.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import mmap
 import re
 import struct
 from dataclasses import dataclass, field
@@ -98,14 +97,17 @@ class GGUFModel:
 class _Cursor:
     """Bounds-checked reads from a memory map."""
 
-    def __init__(self, buf: mmap.mmap | bytes, name: str) -> None:
+    def __init__(self, buf: bytes, name: str, file_size: int) -> None:
         self.buf = buf
         self.pos = 0
         self.name = name
+        self.file_size = file_size
 
     def need(self, n: int, what: str) -> None:
-        if n < 0 or self.pos + n > len(self.buf):
+        if n < 0 or self.pos + n > self.file_size:
             raise StructureError(f"{self.name}: file ends inside {what} (at byte {self.pos}, needs {n} more)")
+        if self.pos + n > len(self.buf):
+            raise _NeedMore
 
     def scalar(self, vtype: int, what: str) -> Any:
         fmt, size = _SCALARS[vtype]
@@ -156,8 +158,18 @@ class _Cursor:
         raise StructureError(f"{self.name}: {what} has unknown value type {vtype}")
 
 
+HEADER_READ = 16 * 1024 * 1024
+MAX_HEADER = 256 * 1024 * 1024  # real gpt-oss headers are ~12 MB (tokens and merges)
+
+
 def read_file(path: Path) -> GGUFFile:
-    """Parse one GGUF file's header, metadata and tensor table, checking all of it."""
+    """Parse one GGUF file's header, metadata and tensor table, checking all of it.
+
+    The header is read into memory (16 MiB at first, more only when it is
+    longer and the file is): no mapping of the file is held, because a CUDA
+    build of llama.cpp was seen to crash loading a file that another mapping
+    in the process had touched.
+    """
     try:
         size = path.stat().st_size
         fh = path.open("rb")
@@ -166,18 +178,29 @@ def read_file(path: Path) -> GGUFFile:
     with fh:
         if size < 24:
             raise NotGGUFError(f"{path.name} is {size} bytes: too short to be GGUF")
-        try:
-            buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as exc:
-            raise FileAccessError(f"cannot map {path}: {exc}") from exc
-        try:
-            return _parse(buf, path, size)
-        finally:
-            buf.close()
+        want = min(size, HEADER_READ)
+        while True:
+            fh.seek(0)
+            try:
+                buf = fh.read(want)
+            except OSError as exc:
+                raise FileAccessError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            try:
+                return _parse(buf, path, size)
+            except _NeedMore:
+                if want >= min(size, MAX_HEADER):
+                    raise StructureError(
+                        f"{path.name}: the header claims more than {MAX_HEADER // 2**20} MiB of metadata"
+                    ) from None
+                want = min(size, MAX_HEADER, want * 4)
 
 
-def _parse(buf: mmap.mmap, path: Path, size: int) -> GGUFFile:
-    cur = _Cursor(buf, path.name)
+class _NeedMore(Exception):
+    """The header continues past what was read so far."""
+
+
+def _parse(buf: bytes, path: Path, size: int) -> GGUFFile:
+    cur = _Cursor(buf, path.name, size)
     if buf[:4] != MAGIC:
         raise NotGGUFError(f"{path.name} is not a GGUF file (magic {bytes(buf[:4])!r})")
     cur.pos = 4
