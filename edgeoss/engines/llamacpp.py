@@ -155,60 +155,50 @@ class LlamaCppEngine:
         cancel: threading.Event | None = None,
         logits_processor: LogitsProcessor | None = None,
     ) -> Iterator[int]:
+        import llama_cpp
+
         if not prompt:
             raise EngineError("empty prompt")
         if len(prompt) >= self.context_length:
             raise EngineError(f"the prompt has {len(prompt)} tokens; the context holds {self.context_length}")
-        with self._lock:
-            yield from self._generate(prompt, sampling, stop, cancel, logits_processor)
-
-    def _generate(
-        self,
-        prompt: Sequence[int],
-        sampling: Sampling,
-        stop: Collection[int],
-        cancel: threading.Event | None,
-        logits_processor: LogitsProcessor | None,
-    ) -> Iterator[int]:
-        import llama_cpp
-
-        llm = self.llm
-        timings = Timings(prompt_tokens=len(prompt))
-        self.last_timings = timings
-        start = time.perf_counter()
-        timings.cached_tokens = self._reuse_prefix(prompt)
-        if sampling.seed is not None:
-            llm.set_seed(sampling.seed)
-        processors = llama_cpp.LogitsProcessorList([logits_processor]) if logits_processor else None
-        budget = min(sampling.max_tokens, self.context_length - len(prompt))
-        timings.stop_reason = "length"
-        for token in llm.generate(
-            list(prompt[timings.cached_tokens :]),
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-            frequency_penalty=sampling.frequency_penalty,
-            presence_penalty=sampling.presence_penalty,
-            reset=False,
-            logits_processor=processors,
-        ):
-            now = time.perf_counter() - start
-            if timings.generated_tokens == 0:
-                timings.time_to_first_token_s = now
-            timings.generated_tokens += 1
-            timings.token_times_s.append(now)
-            timings.generation_s = now
-            yield token
-            if token in stop:
-                timings.stop_reason = "stop"
-                break
-            if cancel is not None and cancel.is_set():
-                timings.stop_reason = "cancel"
-                break
-            if timings.generated_tokens >= budget:
-                break
+        with self._lock:  # one sequence at a time: the context holds one KV cache
+            llm = self.llm
+            timings = Timings(prompt_tokens=len(prompt))
+            self.last_timings = timings
+            start = time.perf_counter()
+            timings.cached_tokens = self._reuse_prefix(prompt)
+            if sampling.seed is not None:
+                llm.set_seed(sampling.seed)
+            processors = llama_cpp.LogitsProcessorList([logits_processor]) if logits_processor else None
+            budget = min(sampling.max_tokens, self.context_length - len(prompt))
+            timings.stop_reason = "length"
+            for token in llm.generate(
+                list(prompt[timings.cached_tokens :]),
+                top_k=sampling.top_k,
+                top_p=sampling.top_p,
+                min_p=sampling.min_p,
+                temp=sampling.temperature,
+                repeat_penalty=sampling.repeat_penalty,
+                frequency_penalty=sampling.frequency_penalty,
+                presence_penalty=sampling.presence_penalty,
+                reset=False,
+                logits_processor=processors,
+            ):
+                now = time.perf_counter() - start
+                if timings.generated_tokens == 0:
+                    timings.time_to_first_token_s = now
+                timings.generated_tokens += 1
+                timings.token_times_s.append(now)
+                timings.generation_s = now
+                yield token
+                if token in stop:
+                    timings.stop_reason = "stop"
+                    break
+                if cancel is not None and cancel.is_set():
+                    timings.stop_reason = "cancel"
+                    break
+                if timings.generated_tokens >= budget:
+                    break
 
     def close(self) -> None:
         self.llm.close()
