@@ -90,7 +90,12 @@ class LlamaCppEngine:
     name = "llama.cpp"
 
     def __init__(self, model: Path, settings: Settings | None = None) -> None:
-        import llama_cpp
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise EngineError(
+                "llama-cpp-python is not installed", hint="pip install 'edgeoss[llama]' (compiles llama.cpp once)"
+            ) from exc
 
         self.settings = settings or Settings()
         report = gguf_verify.verify(model)
