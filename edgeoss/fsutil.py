@@ -49,12 +49,17 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def free_bytes(folder: Path) -> tuple[int, Path]:
+    """Free space on the disk that holds `folder` (or would: its nearest existing parent)."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free, probe
+
+
 def ensure_free_space(folder: Path, needed: int, what: str) -> None:
     """Refuse before writing when `folder`'s disk cannot hold `needed` bytes."""
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    free, probe = free_bytes(folder)
     if free < needed:
         raise DiskFullError(
             f"{what} needs {human_bytes(needed)} but {probe} has {human_bytes(free)} free",

@@ -10,7 +10,6 @@ file it names is present and not empty, and, deep, the sha256 of each file.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from edgeoss import spec
 from edgeoss.errors import FileAccessError, SpecMismatchError, StructureError, VocabularyError
 from edgeoss.report import Report
+from edgeoss.resources import sha256_file
 
 CONFIG_FILE = "genai_config.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -109,11 +109,7 @@ def verify(folder: Path, *, deep: bool = False) -> Report:
     report.format = f"onnx-{provider(decoder)}"
     if deep:
         for path in model_files(folder):
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                while chunk := fh.read(16 << 20):
-                    digest.update(chunk)
-            report.sha256[path.relative_to(folder).as_posix()] = digest.hexdigest()
+            report.sha256[path.relative_to(folder).as_posix()] = sha256_file(path)
     return report
 
 

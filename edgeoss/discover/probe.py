@@ -12,13 +12,12 @@ import concurrent.futures
 import json
 import logging
 import platform
-import shutil
 import sys
-from pathlib import Path
 from typing import TypeVar
 
 import psutil
 
+from edgeoss import fsutil
 from edgeoss.discover import apple, backends, cpu, linux_gpu, nvidia, windows
 from edgeoss.discover.report import GPU, Backends, HardwareReport, LlamaCpp, OrtGenAI
 from edgeoss.paths import paths
@@ -41,13 +40,6 @@ def _get(future: concurrent.futures.Future[T], notes: list[str], what: str, defa
 
 def _nothing() -> list[GPU]:
     return []
-
-
-def _disk(path: Path) -> int:
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
 
 
 def probe() -> HardwareReport:
@@ -76,7 +68,7 @@ def probe() -> HardwareReport:
             ram_total_bytes=int(memory.total),
             ram_available_bytes=int(memory.available),
             swap_total_bytes=int(psutil.swap_memory().total),
-            disk_free_bytes=_disk(models),
+            disk_free_bytes=fsutil.free_bytes(models)[0],
             disk_path=str(models),
             backends=Backends(
                 llama_cpp=_get(llama_f, notes, "llama.cpp", LlamaCpp()),
