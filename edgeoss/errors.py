@@ -114,3 +114,9 @@ class BadNumbersError(VerifyError):
     """NaN/Inf in float tensors or MXFP4 scales out of a sane range."""
 
     exit_code = 18
+
+
+class EngineError(EdgeossError):
+    """An inference engine could not load a model or generate."""
+
+    exit_code = 30

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgeoss.engines import llama_binding
+
 
 class _Override(ctypes.Structure):
     _fields_ = [("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p)]
@@ -25,9 +27,8 @@ def expert_patterns(n_cpu_moe: int) -> list[str]:
 
 
 def _cpu_buffer_type() -> int:
-    import llama_cpp
-
-    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    llama_cpp = llama_binding.load()
+    lib_dir = Path(str(llama_cpp.__file__)).parent / "lib"
     for name in ("libggml-cpu.so", "libggml-cpu.dylib", "ggml-cpu.dll", "libggml.so", "libggml.dylib", "ggml.dll"):
         if (lib_dir / name).exists():
             lib = ctypes.CDLL(str(lib_dir / name))
@@ -46,7 +47,7 @@ def experts_on_cpu(n_cpu_moe: int) -> Iterator[None]:
     if n_cpu_moe <= 0:
         yield
         return
-    import llama_cpp.llama_cpp as binding
+    binding = llama_binding.load().llama_cpp
 
     buft = _cpu_buffer_type()
     patterns = [p.encode() for p in expert_patterns(n_cpu_moe)]

@@ -23,7 +23,8 @@ _BUFFER = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size =\s+([\d.]+
 
 _CHILD = """
 import sys
-import llama_cpp
+from edgeoss.engines import llama_binding
+llama_cpp = llama_binding.load()
 from edgeoss.llamacpp_placement import experts_on_cpu
 path, ctx, ngl, ubatch, n_cpu_moe = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 with experts_on_cpu(n_cpu_moe):

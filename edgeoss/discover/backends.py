@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from edgeoss.discover.report import LlamaCpp, OrtGenAI
+from edgeoss.engines import llama_binding
 
 # ggml backend names in llama.cpp's system info, as the devices they drive.
 _DEVICE_NAMES = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "BLAS", "CPU")
@@ -28,7 +29,7 @@ def parse_system_info(text: str) -> list[str]:
 
 def probe_llama_cpp() -> LlamaCpp:
     try:
-        import llama_cpp
+        llama_cpp = llama_binding.load()
     except Exception:
         return LlamaCpp(available=False)
     info = llama_cpp.llama_print_system_info()

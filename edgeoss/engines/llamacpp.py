@@ -15,23 +15,23 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeoss.engines import llama_binding
 from edgeoss.engines.base import Sampling, Timings
-from edgeoss.errors import EdgeossError
+from edgeoss.errors import EngineError
 from edgeoss.gguf import verify as gguf_verify
 from edgeoss.llamacpp_placement import experts_on_cpu
+
+if TYPE_CHECKING:
+    import llama_cpp as llama_cpp_types
 
 log = logging.getLogger(__name__)
 llama_log = logging.getLogger("edgeoss.llama_cpp")
 
 LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-class EngineError(EdgeossError):
-    exit_code = 30
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,7 @@ def route_llama_log() -> None:
     global _callback_ref
     if _callback_ref is not None:
         return
-    import llama_cpp
-
+    llama_cpp = llama_binding.load()
     if llama_cpp.llama_supports_gpu_offload():
         # Seen on an H100 with a CUDA build of 0.3.36: a Python log callback
         # makes the model load segfault. GPU builds keep llama.cpp's own stderr.
@@ -90,12 +89,7 @@ class LlamaCppEngine:
     name = "llama.cpp"
 
     def __init__(self, model: Path, settings: Settings | None = None) -> None:
-        try:
-            import llama_cpp
-        except ImportError as exc:
-            raise EngineError(
-                "llama-cpp-python is not installed", hint="pip install 'edgeoss[llama]' (compiles llama.cpp once)"
-            ) from exc
+        llama_cpp = llama_binding.load()
 
         self.settings = settings or Settings()
         report = gguf_verify.verify(model)
@@ -113,7 +107,7 @@ class LlamaCppEngine:
         )
         try:
             with experts_on_cpu(s.n_cpu_moe_layers):
-                self.llm = llama_cpp.Llama(
+                self.llm: llama_cpp_types.Llama = llama_cpp.Llama(
                     model_path=str(model),
                     n_ctx=s.context_length,
                     n_batch=s.n_ubatch,
@@ -160,8 +154,7 @@ class LlamaCppEngine:
         cancel: threading.Event | None = None,
         logits_processor: LogitsProcessor | None = None,
     ) -> Iterator[int]:
-        import llama_cpp
-
+        llama_cpp = llama_binding.load()
         if not prompt:
             raise EngineError("empty prompt")
         if len(prompt) >= self.context_length:
