@@ -35,8 +35,12 @@ prepare)
     ;;
 bench)
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-    python3 benchmarks/engine_vs_llama.py --layers 24 --gguf $GGUF --gpu --tokens 128 --runs 3
-    python3 benchmarks/engine_vs_llama.py --layers 24 --gguf $GGUF --gpu --cpu-moe 24 --tokens 64 --runs 3
+    python3 benchmarks/engine_vs_llama.py --layers 24 --gguf $GGUF --gpu --tokens 128 --runs 7 2>"$OUT/gpu.log"
+    python3 benchmarks/engine_vs_llama.py --layers 24 --gguf $GGUF --gpu --cpu-moe 24 --tokens 64 --runs 7 \
+        2>"$OUT/cpu-moe.log"
+    # the command a user runs: plans placement from the probe, loads through the engine
+    EDGEOSS_HOME=/tmp/edgeoss-home python3 -m edgeoss run $GGUF "Hello" --max-tokens 64 --seed 1 --json \
+        2>"$OUT/run.log" | python3 -c 'import json, sys; d = json.load(sys.stdin); print("edgeoss run:", d["usage"], d["timings"])'
     ;;
 *)
     echo "usage: $0 prepare|bench" >&2

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import needs_llama
 import numpy_gptoss as ref
 from edgeoss import mxfp4, resources, spec, tokenizer
 from edgeoss.checkpoint import open_checkpoint
@@ -158,7 +159,7 @@ def _agree(llama: np.ndarray, other: np.ndarray) -> tuple[int, float, float]:
 
 
 def llama_logits(path: Path, ids: list[int]) -> np.ndarray:
-    llama_cpp = pytest.importorskip("llama_cpp")
+    llama_cpp = needs_llama.llama_cpp()
     llm = llama_cpp.Llama(
         model_path=str(path),
         n_ctx=256,
@@ -168,6 +169,8 @@ def llama_logits(path: Path, ids: list[int]) -> np.ndarray:
         type_k=0,  # GGML_TYPE_F32: no f16 rounding in the KV cache
         type_v=0,
         n_threads=2,
+        n_gpu_layers=0,
+        op_offload=False,  # a CUDA build would run the batch's matmuls on the GPU in reduced precision
         verbose=False,
     )
     try:

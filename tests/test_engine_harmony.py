@@ -14,14 +14,15 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from forced import ForcedScript
 
+import needs_llama
 from edgeoss import harmony, resources, spec
 from edgeoss.engines.base import Sampling
 from edgeoss.engines.llamacpp import EngineError, LlamaCppEngine, Settings
+from forced import ForcedScript
 from gguf_tools import rewrite
 
-pytest.importorskip("llama_cpp")
+needs_llama.llama_cpp()
 
 enc = harmony.encoding
 

@@ -37,8 +37,7 @@ def available() -> bool:
 
 def load() -> ModuleType:
     """The llama_cpp module, or EngineError saying how to install it."""
-    if "llama_cpp" not in sys.modules:
-        _promote_libstdcxx()
+    _promote_libstdcxx()  # cheap, and idempotent
     try:
         import llama_cpp
     except ImportError as exc:
