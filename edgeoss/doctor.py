@@ -188,9 +188,32 @@ def _server() -> list[Check]:
     return [Check("server", status, f"port {constants.DEFAULT_PORT}", detail, fix)]
 
 
+def _expert_placement(report: HardwareReport, plan: Plan) -> list[Check]:
+    """Say plainly whether the plan's experts-on-CPU placement is what will really happen."""
+    supported = report.backends.llama_cpp.expert_overrides
+    if not plan.fits or not plan.backend.startswith("llama.cpp") or not plan.n_cpu_moe_layers or supported is None:
+        return []
+    n = plan.n_cpu_moe_layers
+    if supported:
+        return [
+            Check("plan", "pass", "expert placement", f"experts of {n} layers on the CPU (tensor buffer overrides)")
+        ]
+    return [
+        Check(
+            "plan",
+            "warn",
+            "expert placement",
+            f"this llama-cpp-python cannot keep MoE experts on the CPU; {n} whole layers will stay on the CPU "
+            "instead (slower)",
+            "pip install --force-reinstall 'edgeoss[llama]'",
+        )
+    ]
+
+
 def diagnose(report: HardwareReport, plan: Plan, store: Store | None = None) -> list[Check]:
     store = store or Store()
-    return _hardware(report) + _backends(report) + _plan(plan) + _models(report, plan, store) + _server()
+    checks = _hardware(report) + _backends(report) + _plan(plan) + _expert_placement(report, plan)
+    return checks + _models(report, plan, store) + _server()
 
 
 def as_json(report: HardwareReport, plan: Plan, checks: list[Check]) -> dict[str, Any]:

@@ -40,6 +40,22 @@ def _cpu_buffer_type() -> int:
     raise RuntimeError("ggml's CPU buffer type was not found in llama-cpp-python's libraries")
 
 
+def unsupported_reason() -> str | None:
+    """None when this llama-cpp-python can keep experts on the CPU; otherwise why not."""
+    try:
+        binding = llama_binding.load().llama_cpp
+    except Exception as exc:  # not installed, or its libraries do not load
+        return str(exc)
+    fields = {name for name, *_ in getattr(binding.llama_model_params, "_fields_", [])}
+    if "tensor_buft_overrides" not in fields:
+        return "its model parameters have no tensor_buft_overrides field"
+    try:
+        _cpu_buffer_type()
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
 @contextlib.contextmanager
 def experts_on_cpu(n_cpu_moe: int) -> Iterator[None]:
     """While active, models loaded by llama_cpp.Llama keep the experts of

@@ -168,3 +168,15 @@ def test_doctor_verifies_installed_models(tiny_gguf: Path) -> None:
     report = HardwareReport()
     (check,) = [c for c in doctor.diagnose(report, plan(report)) if c.label == "mine"]
     assert check.status == "pass" and "OK" in check.detail
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_doctor_says_whether_experts_really_stay_on_the_cpu(supported: bool) -> None:
+    report = report_from_profile(load_profile("desktop-rtx3060-12gb"))
+    report.backends.llama_cpp.expert_overrides = supported
+    the_plan = plan(report)
+    assert the_plan.placement == "gpu+cpu-experts"
+    [check] = [c for c in doctor.diagnose(report, the_plan) if c.label == "expert placement"]
+    assert check.status == ("pass" if supported else "warn")
+    assert f"{the_plan.n_cpu_moe_layers} " in check.detail
+    assert (check.fix is None) == supported

@@ -16,9 +16,11 @@ import jinja2
 import pytest
 
 import needs_llama
-from edgeoss import harmony, resources, spec
+from edgeoss import harmony, resources, spec, synth
+from edgeoss.engines import llamacpp
 from edgeoss.engines.base import Sampling
 from edgeoss.engines.llamacpp import EngineError, LlamaCppEngine, Settings
+from edgeoss.llamacpp_placement import unsupported_reason
 from forced import ForcedScript
 from gguf_tools import rewrite
 
@@ -83,6 +85,27 @@ def test_unverified_file_is_refused(tiny_gguf: Path, tmp_path: Path) -> None:
     broken = rewrite(tiny_gguf, tmp_path / "broken.gguf", drop=("gpt-oss.attention.sliding_window",))
     with pytest.raises(EngineError, match="refusing to load"):
         LlamaCppEngine(broken)
+
+
+def test_this_binding_can_keep_experts_on_the_cpu() -> None:
+    assert unsupported_reason() is None
+
+
+def test_without_expert_overrides_whole_layers_stay_on_the_cpu(
+    tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # test double for an older binding that has no tensor_buft_overrides field
+    monkeypatch.setattr(llamacpp, "unsupported_reason", lambda: "no tensor_buft_overrides field")
+    layers = synth.SCALES["tiny"].num_layers
+    with caplog.at_level("WARNING", logger="edgeoss.engines.llamacpp"):
+        engine = LlamaCppEngine(tiny_gguf, Settings(n_gpu_layers=layers + 1, n_cpu_moe_layers=1, use_mmap=False))
+    try:
+        assert (engine.settings.n_gpu_layers, engine.settings.n_cpu_moe_layers) == (layers, 0)
+        assert "1 whole layers stay on the CPU" in caplog.text
+        assert "no tensor_buft_overrides field" in caplog.text
+        assert len(list(engine.generate(PROMPT, Sampling(max_tokens=3)))) == 3
+    finally:
+        engine.close()
 
 
 def test_analysis_then_final(engine: LlamaCppEngine) -> None:

@@ -13,6 +13,7 @@ import re
 
 from edgeoss.discover.report import LlamaCpp, OrtGenAI
 from edgeoss.engines import llama_binding
+from edgeoss.llamacpp_placement import unsupported_reason
 
 # ggml backend names in llama.cpp's system info, as the devices they drive.
 _DEVICE_NAMES = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "BLAS", "CPU")
@@ -40,6 +41,7 @@ def probe_llama_cpp() -> LlamaCpp:
         gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
         devices=parse_system_info(text),
         system_info=text.strip(),
+        expert_overrides=unsupported_reason() is None,
     )
 
 

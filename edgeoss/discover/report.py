@@ -42,6 +42,8 @@ class LlamaCpp:
     gpu_offload: bool = False
     devices: list[str] = field(default_factory=list)
     system_info: str | None = None
+    # whether MoE experts can be kept on the CPU (tensor buffer overrides); None: not probed
+    expert_overrides: bool | None = None
 
 
 @dataclass

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from edgeoss.engines import llama_binding
 from edgeoss.engines.base import Sampling, Timings
 from edgeoss.errors import EngineError
 from edgeoss.gguf import verify as gguf_verify
-from edgeoss.llamacpp_placement import experts_on_cpu
+from edgeoss.llamacpp_placement import experts_on_cpu, unsupported_reason
 
 if TYPE_CHECKING:
     import llama_cpp as llama_cpp_types
@@ -69,8 +69,10 @@ def route_llama_log() -> None:
         return
     llama_cpp = llama_binding.load()
     if llama_cpp.llama_supports_gpu_offload():
-        # Seen on an H100 with a CUDA build of 0.3.36: a Python log callback
-        # makes the model load segfault. GPU builds keep llama.cpp's own stderr.
+        # Seen on an H100 with a CUDA build of 0.3.36: with a Python log callback
+        # the model load segfaulted. That was before llama_binding fixed the
+        # libstdc++ load order, the likely cause, but it has not been re-tested
+        # since; until it is, GPU builds keep llama.cpp's own stderr.
         log.info("llama.cpp log routing is off for GPU builds; its messages go to stderr")
         _callback_ref = False
         return
@@ -97,6 +99,16 @@ class LlamaCppEngine:
             raise EngineError(f"refusing to load {model.name}: {report.summary()}", hint=f"edgeoss verify {model}")
         route_llama_log()
         s = self.settings
+        if s.n_cpu_moe_layers > 0 and (why := unsupported_reason()) is not None:
+            # Whole layers on the CPU take at least as much off the GPU as their experts alone.
+            whole = min(s.n_cpu_moe_layers, s.n_gpu_layers)
+            log.warning(
+                "this llama-cpp-python cannot keep MoE experts on the CPU (%s): %d whole layers stay on the CPU "
+                "instead, which is slower than keeping only their experts there",
+                why,
+                whole,
+            )
+            s = self.settings = replace(s, n_gpu_layers=s.n_gpu_layers - whole, n_cpu_moe_layers=0)
         log.info(
             "loading %s: ctx %d, %d GPU layers, experts of %d layers on the CPU, flash attention %s",
             model.name,
@@ -118,8 +130,9 @@ class LlamaCppEngine:
                     use_mmap=s.use_mmap,
                     n_threads=s.threads,
                     # verbose=False makes llama-cpp-python redirect the process's
-                    # stdout/stderr around the load, which segfaulted a CUDA build on
-                    # an H100; CPU builds route the log to our logger (route_llama_log).
+                    # stdout/stderr around the load; a CUDA build on an H100 segfaulted
+                    # that way before the libstdc++ fix (llama_binding) and was not
+                    # re-tested since. CPU builds route the log to our logger.
                     verbose=True,
                 )
         except (ValueError, RuntimeError) as exc:
