@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edgeoss import __version__, logs, spec
@@ -58,13 +59,13 @@ def _reported() -> Iterator[None]:
     except KeyboardInterrupt:
         exc = InterruptedByUser("interrupted; nothing half-written was left behind")
         log.info("%s", exc.message)  # the file gets it; the console gets the message below, once
-        err.print(f"[yellow]{exc.message}[/]", soft_wrap=True)
+        err.print(f"[yellow]{escape(exc.message)}[/]", soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except EdgeossError as exc:
         log.info("failed (exit %d): %s", exc.exit_code, exc)
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            err.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -113,7 +114,7 @@ def synth(
             _print_json(result)
         else:
             out.print(
-                f"[green]wrote[/] {hp.name} to {result['path']}: {hp.total_params / 1e9:.3f}B params, "
+                f"[green]wrote[/] {hp.name} to {escape(str(result['path']))}: {hp.total_params / 1e9:.3f}B params, "
                 f"{plan.tensor_bytes / 1e9:.2f} GB in {len(plan.shards)} file(s)"
             )
 
@@ -146,8 +147,8 @@ def _render_report(report: Any, as_json: bool) -> None:
         by_type = ", ".join(f"{k} {v}" for k, v in sorted(report.quantization["tensors_by_type"].items()))
         out.print(f"tensors by type: {by_type}", highlight=False)
     for name, digest in report.sha256.items():
-        out.print(f"sha256 {digest}  {name}", highlight=False)
-    out.print(("[green]" if report.ok else "[bold red]") + report.summary() + "[/]", highlight=False)
+        out.print(f"sha256 {digest}  {name}", highlight=False, markup=False)
+    out.print(report.summary(), style="green" if report.ok else "bold red", highlight=False, markup=False)
 
 
 @app.command()
@@ -186,7 +187,7 @@ def convert(
         if as_json:
             _print_json(report.to_dict())
         else:
-            out.print(f"[green]wrote[/] {report.path}: {report.summary()}", highlight=False)
+            out.print(f"[green]wrote[/] {escape(f'{report.path}: {report.summary()}')}", highlight=False)
 
 
 @app.command("verify")
@@ -224,7 +225,7 @@ def pull(
 
     def announce(what: str, total: int) -> None:
         if not as_json:
-            err.print(f"fetching {what}: {total / 1e9:.2f} GB", highlight=False)
+            err.print(f"fetching {what}: {total / 1e9:.2f} GB", highlight=False, markup=False)
 
     with _reported():
         manifest = pull_mod.pull(
@@ -233,7 +234,10 @@ def pull(
     if as_json:
         _print_json(manifest.to_dict())
     else:
-        out.print(f"[green]stored[/] {manifest.name}: {manifest.variant}, {manifest.format}, verified", highlight=False)
+        out.print(
+            f"[green]stored[/] {escape(manifest.name)}: {manifest.variant}, {manifest.format}, verified",
+            highlight=False,
+        )
 
 
 @app.command("import")
@@ -259,7 +263,7 @@ def import_cmd(
         _print_json(manifest.to_dict())
     else:
         out.print(
-            f"[green]imported[/] {manifest.name}: {manifest.variant}, {manifest.format}, "
+            f"[green]imported[/] {escape(manifest.name)}: {manifest.variant}, {manifest.format}, "
             f"{manifest.total_bytes / 1e9:.2f} GB, verified",
             highlight=False,
         )
@@ -297,7 +301,7 @@ def rm_cmd(name: Annotated[str, typer.Argument(help="A model name from `edgeoss 
 
     with _reported():
         manifest = Store().remove(name)
-        out.print(f"removed {manifest.name} ({manifest.total_bytes / 1e9:.2f} GB freed)", highlight=False)
+        out.print(f"removed {manifest.name} ({manifest.total_bytes / 1e9:.2f} GB freed)", highlight=False, markup=False)
 
 
 _MARKS = {"pass": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "info": "[dim]--[/]"}
@@ -337,9 +341,9 @@ def doctor(
             if check.section != section:
                 section = check.section
                 table.add_row("", f"[bold]{section}[/]", "")
-            table.add_row(_MARKS[check.status], check.label, check.detail)
+            table.add_row(_MARKS[check.status], escape(check.label), escape(check.detail))
             if check.fix:
-                table.add_row("", "", f"[cyan]fix:[/] {check.fix}")
+                table.add_row("", "", f"[cyan]fix:[/] {escape(check.fix)}")
         out.print(table)
         failures = sum(c.status == "fail" for c in checks)
         if failures:
@@ -389,13 +393,13 @@ def plan_cmd(
             else:
                 out.print("[bold red]nothing fits[/]", highlight=False)
             for reason in the_plan.reasons:
-                out.print(f"  - {reason}", highlight=False)
+                out.print(f"  - {reason}", highlight=False, markup=False)
             for warning in the_plan.warnings:
-                out.print(f"  [yellow]![/] {warning}", highlight=False)
+                out.print(f"  [yellow]![/] {escape(warning)}", highlight=False)
             for rejected in the_plan.rejected:
-                out.print(f"  [dim]x {rejected.variant} on {rejected.backend}: {rejected.why}[/]", highlight=False)
+                out.print(f"  x {rejected.variant} on {rejected.backend}: {rejected.why}", style="dim", markup=False)
             for fix in the_plan.fixes:
-                out.print(f"  [cyan]fix:[/] {fix}", highlight=False)
+                out.print(f"  [cyan]fix:[/] {escape(fix)}", highlight=False)
         if not the_plan.fits:
             raise typer.Exit(1)
 
@@ -410,7 +414,7 @@ def _load(model: str | None) -> tuple[Any, Any]:
     the_plan = make_plan(probe()) if model != models.DEMO else None
     chosen = models.choose(model, plan=the_plan)
     if chosen.is_demo:
-        err.print(f"[bold yellow]{models.DEMO_LABEL}[/]", highlight=False, soft_wrap=True)
+        err.print(models.DEMO_LABEL, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     return LlamaCppEngine(chosen.path, chosen.settings), chosen
 
 
@@ -460,7 +464,7 @@ def run(
                 if event.kind == "content":
                     print(event.text, end="", flush=True)
                 elif event.kind == "reasoning" and show_reasoning:
-                    err.print(f"[dim]{event.text}[/]", end="", highlight=False, markup=False, style="dim")
+                    err.print(event.text, end="", highlight=False, markup=False, style="dim")
         except KeyboardInterrupt:
             cancel.set()
         finally:
@@ -493,17 +497,24 @@ def run(
 def chat(
     model: Annotated[str | None, typer.Argument(help="A stored name, a .gguf path, or demo.")] = None,
     effort: Annotated[str, typer.Option(help="Reasoning effort: low, medium or high.")] = "medium",
+    reasoning: Annotated[str, typer.Option(help="Reasoning display: fold (one line), show or hide.")] = "fold",
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per reply.")] = 2048,
 ) -> None:
-    """Talk to a model: /effort low|medium|high, /clear, /exit; end a line with \\ to continue it."""
+    """Talk to a model: /effort low|medium|high, /reasoning fold|show|hide, /show, /clear, /exit;
+    end a line with \\ to continue it."""
     import threading
 
-    from edgeoss import generate, harmony
+    from edgeoss import chat_view, generate, harmony
 
     with _reported():
+        if reasoning not in chat_view.MODES:
+            raise UsageError(f"--reasoning {reasoning!r}", hint=f"choose one of {', '.join(chat_view.MODES)}")
+        if effort not in harmony.EFFORTS:
+            raise UsageError(f"--effort {effort!r}", hint=f"choose one of {', '.join(harmony.EFFORTS)}")
         engine, chosen = _load(model)
         turns: list[Any] = []
-        err.print(f"chatting with {chosen.name} (effort {effort}); /exit to leave", highlight=False)
+        last_reasoning = ""
+        err.print(f"chatting with {chosen.name} (effort {effort}); /exit to leave", highlight=False, markup=False)
         try:
             while True:
                 try:
@@ -516,23 +527,35 @@ def chat(
                 text = "\n".join(lines).strip()
                 if not text:
                     continue
-                if text in ("/exit", "/quit"):
+                command, _, argument = text.partition(" ")
+                if command in ("/exit", "/quit"):
                     break
-                if text == "/clear":
+                if command == "/clear":
                     turns.clear()
                     err.print("history cleared", highlight=False)
                     continue
-                if text.startswith("/effort"):
-                    wanted = text.split()[-1]
-                    if wanted in harmony.EFFORTS:
-                        effort = wanted
+                if command == "/effort":
+                    if argument.strip() in harmony.EFFORTS:
+                        effort = argument.strip()
                         err.print(f"effort {effort}", highlight=False)
                     else:
                         err.print("usage: /effort low|medium|high", highlight=False)
                     continue
+                if command == "/reasoning":
+                    if argument.strip() in chat_view.MODES:
+                        reasoning = argument.strip()
+                        err.print(f"reasoning {reasoning}", highlight=False)
+                    else:
+                        err.print("usage: /reasoning fold|show|hide", highlight=False)
+                    continue
+                if command == "/show":
+                    err.print(last_reasoning or "(no reasoning in the last reply)", style="dim", markup=False)
+                    continue
                 turns.append(harmony.Turn("user", text))
                 reply = generate.Reply()
+                view = chat_view.ReplyView(reasoning, err)
                 cancel = threading.Event()
+                stopped = False
                 try:
                     for event in generate.stream(
                         engine,
@@ -543,13 +566,14 @@ def chat(
                         cancel,
                     ):
                         if event.kind == "reasoning":
-                            err.print(event.text, end="", style="dim", highlight=False, markup=False)
+                            view.reasoning(event.text, reply.result.reasoning_tokens)
                         elif event.kind in ("content", "preamble"):
-                            print(event.text, end="", flush=True)
+                            view.answer(event.text)
                 except KeyboardInterrupt:
                     cancel.set()  # Ctrl-C stops this reply, not the chat
-                    err.print("\n[stopped]", highlight=False)
-                print()
+                    stopped = True
+                view.finish(stopped)
+                last_reasoning = reply.result.reasoning
                 turns.append(harmony.Turn("assistant", reply.result.content, reply.result.reasoning))
         finally:
             engine.close()
@@ -614,7 +638,7 @@ def paths_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print as JSO
         _print_json(folders)
         return
     for key, value in folders.items():
-        out.print(f"{key:>7}  {value}", highlight=False)
+        out.print(f"{key:>7}  {value}", highlight=False, markup=False)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

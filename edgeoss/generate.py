@@ -29,6 +29,7 @@ class Reply:
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.timings.generated_tokens,
+            "reasoning_tokens": self.result.reasoning_tokens,
             "cached_tokens": self.timings.cached_tokens,
         }
 

@@ -207,6 +207,7 @@ class Result:
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str = ""
     malformed: int = 0  # tokens the parser could not place; their text went to the answer or was dropped
+    reasoning_tokens: int = 0  # generated tokens that were analysis text (usage counts them)
 
 
 class StreamParser:
@@ -268,6 +269,13 @@ class StreamParser:
         channel = self._parser.current_channel or ""
         recipient = self._parser.current_recipient or ""
         events = self._route(self._parser.last_content_delta or "", channel, recipient)
+        if (
+            channel == "analysis"
+            and not recipient
+            and self._parser.state == openai_harmony.StreamState.CONTENT
+            and not encoding().is_special_token(token)
+        ):
+            self.result.reasoning_tokens += 1
         if channel:
             self._last_channel = channel
         if token == spec.END:
@@ -279,6 +287,8 @@ class StreamParser:
             return self._close_message() if token == spec.END else []
         text = encoding().decode([token])
         channel = "analysis" if self._last_channel == "analysis" else "final"
+        if channel == "analysis":
+            self.result.reasoning_tokens += 1
         return self._route(text, channel, "")
 
     def finish(self, reason: str) -> list[Event]:

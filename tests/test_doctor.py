@@ -180,3 +180,17 @@ def test_doctor_says_whether_experts_really_stay_on_the_cpu(supported: bool) -> 
     assert check.status == ("pass" if supported else "warn")
     assert f"{the_plan.n_cpu_moe_layers} " in check.detail
     assert (check.fix is None) == supported
+
+
+def test_hints_and_fixes_keep_their_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    # rich reads "[llama]" as markup: unescaped, "pip install 'edgeoss[llama]'" loses it
+    import typer
+
+    from edgeoss import cli
+    from edgeoss.engines.llama_binding import INSTALL_HINT
+    from edgeoss.errors import EngineError
+
+    with pytest.raises(typer.Exit), cli._reported():
+        raise EngineError("llama-cpp-python is not installed [sic]", hint=INSTALL_HINT)
+    printed = capsys.readouterr().err
+    assert "edgeoss[llama]" in printed and "[sic]" in printed

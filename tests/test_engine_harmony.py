@@ -121,6 +121,7 @@ def test_analysis_then_final(engine: LlamaCppEngine) -> None:
         "stop",
         0,
     )
+    assert r.reasoning_tokens == len(enc().encode("The user wants weather."))
 
 
 @pytest.mark.parametrize("channel", ["commentary", "analysis"])

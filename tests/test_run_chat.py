@@ -50,7 +50,9 @@ def test_run_a_gguf_path(tiny_gguf: Path) -> None:
 
 
 def test_chat_commands(edgeoss_home: Path) -> None:
-    script = "/effort high\nHello \\\nthere\n/effort silly\n/clear\n/exit\n"
+    script = (
+        "/effort high\nHello \\\nthere\n/effort silly\n/reasoning show\n/reasoning sideways\n/show\n/clear\n/exit\n"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "edgeoss", "chat", "demo", "--max-tokens", "5"],
         input=script,
@@ -61,7 +63,8 @@ def test_chat_commands(edgeoss_home: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "effort high" in result.stderr and "usage: /effort" in result.stderr and "history cleared" in result.stderr
-    assert result.stdout.count("you> ") == 5
+    assert "reasoning show" in result.stderr and "usage: /reasoning" in result.stderr
+    assert result.stdout.count("you> ") == 8
 
 
 def test_header_that_never_completes_becomes_answer_text() -> None:
