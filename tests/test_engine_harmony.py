@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import pytest
 
 import needs_llama
@@ -79,6 +80,44 @@ def test_second_turn_reuses_the_kv_cache(engine: LlamaCppEngine) -> None:
     assert engine.last_timings.cached_tokens == len(PROMPT) + len(first) - 1
     list(engine.generate([*PROMPT[:5], 42, 43], Sampling(max_tokens=2)))
     assert engine.last_timings.cached_tokens == 5
+
+
+class Scores:
+    """Records the logits of the first generated token (and changes nothing)."""
+
+    def __init__(self) -> None:
+        self.first: np.ndarray | None = None
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.first is None:
+            self.first = scores.copy()
+        return scores
+
+
+def test_prefix_reuse_never_reads_evicted_sliding_window_cache(tiny_gguf: Path) -> None:
+    # With a small micro-batch the sliding-window layers keep only the last
+    # 128 + 64 positions: after a long reply, the start of the prompt is gone
+    # from that cache, and reusing the prefix would attend to missing entries.
+    engine = LlamaCppEngine(tiny_gguf, Settings(context_length=1024, n_ubatch=64, use_mmap=False))
+    try:
+        prefix = PROMPT[:-4]
+        follow = [*prefix, *enc().encode("Tell me more.")]
+        assert len(list(engine.generate(PROMPT, Sampling(max_tokens=400, seed=1)))) == 400
+        reused = Scores()
+        next(iter(engine.generate(follow, Sampling(max_tokens=1), logits_processor=reused)))
+        assert engine.last_timings.cached_tokens == 0  # too much was evicted: evaluated afresh
+        engine.llm.reset()  # type: ignore[no-untyped-call]
+        engine.llm._ctx.kv_cache_clear()  # type: ignore[no-untyped-call]
+        cold = Scores()
+        next(iter(engine.generate(follow, Sampling(max_tokens=1), logits_processor=cold)))
+        assert reused.first is not None and cold.first is not None
+        np.testing.assert_allclose(reused.first, cold.first, rtol=1e-4, atol=1e-4)
+        # After a short reply nothing was evicted, and the prefix is reused.
+        list(engine.generate(PROMPT, Sampling(max_tokens=8)))
+        next(iter(engine.generate(follow, Sampling(max_tokens=1))))
+        assert engine.last_timings.cached_tokens == len(prefix)
+    finally:
+        engine.close()
 
 
 def test_unverified_file_is_refused(tiny_gguf: Path, tmp_path: Path) -> None:

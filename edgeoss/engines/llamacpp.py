@@ -87,6 +87,24 @@ def route_llama_log() -> None:
     llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
 
 
+def sliding_cache_holds(llm: Any, seq: int, prefix: int) -> bool:
+    """Whether the KV cache of sequence `seq` still holds what the token at
+    position `prefix` attends to.
+
+    gpt-oss's sliding-window layers keep only about window + micro-batch
+    positions per sequence; after a long reply the start of the prompt is gone
+    from them, and evaluating after a reused prefix would silently attend to
+    missing entries. The rule is llama-server's: the oldest position held must
+    be no later than prefix - window.
+    """
+    llama_cpp = llama_binding.load()
+    n_swa = int(llama_cpp.llama_model_n_swa(llm.model))
+    if n_swa <= 0:
+        return True
+    pos_min = int(llama_cpp.llama_memory_seq_pos_min(llama_cpp.llama_get_memory(llm.ctx), seq))
+    return 0 <= pos_min <= max(0, prefix - n_swa)
+
+
 class LlamaCppEngine:
     name = "llama.cpp"
 
@@ -152,6 +170,9 @@ class LlamaCppEngine:
                 break
             prefix += 1
         prefix = min(prefix, len(prompt) - 1)  # at least one token is evaluated, for fresh logits
+        if prefix > 0 and not sliding_cache_holds(llm, 0, prefix):
+            log.debug("prefix of %d tokens not reused: the sliding-window cache no longer holds its end", prefix)
+            prefix = 0
         if prefix > 0 and llm._ctx.kv_cache_seq_rm(-1, prefix, -1):
             llm.n_tokens = prefix
             return prefix
