@@ -11,13 +11,24 @@ from pathlib import Path
 import pytest
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_while_writing(
     args: list[str], partial: Path, pattern: str, sig: signal.Signals = signal.SIGINT, min_bytes: int = 1_000_000
 ) -> tuple[int, str]:
     """Start `edgeoss ARGS`, wait until a file matching `pattern` under
     `partial` holds `min_bytes`, send `sig`; return (exit code, stderr)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeoss", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "edgeoss", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell starts background jobs with SIGINT ignored, and Python then
+        # never installs its Ctrl-C handler: give the child the default, as a
+        # terminal would, whatever started pytest.
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
