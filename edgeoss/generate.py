@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeoss import harmony, spec
-from edgeoss.engines.base import Engine, Sampling, Timings
+from edgeoss.engines.base import Engine, LogitsProcessor, Sampling, Timings
 
 
 @dataclass
@@ -41,16 +41,19 @@ def stream(
     sampling: Sampling,
     reply: Reply,
     cancel: threading.Event | None = None,
-    **engine_kwargs: object,
+    logits_processor: LogitsProcessor | None = None,
 ) -> Iterator[harmony.Event]:
     """Events of one reply; `reply` holds the result and timings when it ends."""
     prompt = harmony.render(turns, options)
     reply.prompt_tokens = len(prompt)
     parser = harmony.StreamParser()
     reply.result = parser.result
-    for token in engine.generate(prompt, sampling, spec.STOP_TOKENS, cancel, **engine_kwargs):
+    reply.timings = Timings()
+    tokens = engine.generate(
+        prompt, sampling, spec.STOP_TOKENS, cancel, logits_processor=logits_processor, timings=reply.timings
+    )
+    for token in tokens:
         yield from parser.feed(token)
-    reply.timings = engine.last_timings
     if not parser.result.finish_reason:
         yield from parser.finish(reply.timings.stop_reason or "length")
 

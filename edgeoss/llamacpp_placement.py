@@ -1,7 +1,8 @@
-"""Keep the MoE experts of the first N layers in host memory (llama.cpp's --n-cpu-moe).
+"""What llama-cpp-python's Llama() has no argument for: keep the MoE experts of
+the first N layers in host memory (llama.cpp's --n-cpu-moe), and give a context
+several sequences (for batched decoding).
 
-llama-cpp-python 0.3.36 has no argument for it, but its model parameters
-carry llama.cpp's `tensor_buft_overrides` field: a NULL-terminated array of
+For the experts: its model parameters carry llama.cpp's `tensor_buft_overrides` field: a NULL-terminated array of
 {regex pattern, buffer type}. We fill it with one pattern per layer,
 `blk\\.N\\.ffn_(up|down|gate)_exps`, pointing at ggml's CPU buffer type, which
 is exactly what llama.cpp's own --n-cpu-moe does.
@@ -81,3 +82,26 @@ def experts_on_cpu(n_cpu_moe: int) -> Iterator[None]:
         yield
     finally:
         binding.llama_model_default_params = original
+
+
+@contextlib.contextmanager
+def sequences(n_seq_max: int) -> Iterator[None]:
+    """While active, contexts created by llama_cpp.Llama hold `n_seq_max`
+    sequences in one unified KV cache (llama-cpp-python has no argument for it)."""
+    if n_seq_max <= 1:
+        yield
+        return
+    binding = llama_binding.load().llama_cpp
+    original = binding.llama_context_default_params
+
+    def with_sequences() -> Any:
+        params = original()
+        params.n_seq_max = n_seq_max
+        params.kv_unified = True  # one pool of cells: a lone long conversation may use them all
+        return params
+
+    binding.llama_context_default_params = with_sequences
+    try:
+        yield
+    finally:
+        binding.llama_context_default_params = original

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
+
+# (token ids so far, logits of the next token) -> logits; may change them in place
+LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,11 @@ class Engine(Protocol):
         sampling: Sampling,
         stop: Collection[int] = (),
         cancel: threading.Event | None = None,
+        logits_processor: LogitsProcessor | None = None,
+        timings: Timings | None = None,
     ) -> Iterator[int]:
-        """Yield generated token ids; the stop id that ends generation is yielded last."""
+        """Yield generated token ids; the stop id that ends generation is yielded last.
+        `timings` (or `last_timings`, with one caller at a time) says how it went."""
         ...
 
     def close(self) -> None: ...

@@ -12,26 +12,22 @@ import ctypes
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from edgeoss.engines import llama_binding
-from edgeoss.engines.base import Sampling, Timings
+from edgeoss.engines.base import LogitsProcessor, Sampling, Timings
 from edgeoss.errors import EngineError
 from edgeoss.gguf import verify as gguf_verify
-from edgeoss.llamacpp_placement import experts_on_cpu, unsupported_reason
+from edgeoss.llamacpp_placement import experts_on_cpu, sequences, unsupported_reason
 
 if TYPE_CHECKING:
     import llama_cpp as llama_cpp_types
 
 log = logging.getLogger(__name__)
 llama_log = logging.getLogger("edgeoss.llama_cpp")
-
-LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -105,56 +101,64 @@ def sliding_cache_holds(llm: Any, seq: int, prefix: int) -> bool:
     return 0 <= pos_min <= max(0, prefix - n_swa)
 
 
+def open_llama(model: Path, settings: Settings, n_seq_max: int = 1) -> tuple[Any, Settings]:
+    """Verify `model` and load it with llama.cpp as `settings` say; return the
+    llama_cpp.Llama and the settings really applied. `n_seq_max` > 1 gives one
+    context whose KV cache holds that many sequences (for batched decoding)."""
+    llama_cpp = llama_binding.load()
+    report = gguf_verify.verify(model)
+    if not report.ok:
+        raise EngineError(f"refusing to load {model.name}: {report.summary()}", hint=f"edgeoss verify {model}")
+    route_llama_log()
+    s = settings
+    if s.n_cpu_moe_layers > 0 and (why := unsupported_reason()) is not None:
+        # Whole layers on the CPU take at least as much off the GPU as their experts alone.
+        whole = min(s.n_cpu_moe_layers, s.n_gpu_layers)
+        log.warning(
+            "this llama-cpp-python cannot keep MoE experts on the CPU (%s): %d whole layers stay on the CPU "
+            "instead, which is slower than keeping only their experts there",
+            why,
+            whole,
+        )
+        s = replace(s, n_gpu_layers=s.n_gpu_layers - whole, n_cpu_moe_layers=0)
+    log.info(
+        "loading %s: ctx %d, %d GPU layers, experts of %d layers on the CPU, flash attention %s, %d sequences",
+        model.name,
+        s.context_length,
+        s.n_gpu_layers,
+        s.n_cpu_moe_layers,
+        s.flash_attention,
+        n_seq_max,
+    )
+    try:
+        with experts_on_cpu(s.n_cpu_moe_layers), sequences(n_seq_max):
+            llm = llama_cpp.Llama(
+                model_path=str(model),
+                n_ctx=s.context_length,
+                n_batch=s.n_ubatch,
+                n_ubatch=s.n_ubatch,
+                n_gpu_layers=s.n_gpu_layers,
+                flash_attn=s.flash_attention,
+                swa_full=s.swa_full,
+                use_mmap=s.use_mmap,
+                n_threads=s.threads,
+                # verbose=False makes llama-cpp-python redirect the process's
+                # stdout/stderr around the load; a CUDA build on an H100 segfaulted
+                # that way before the libstdc++ fix (llama_binding) and was not
+                # re-tested since. CPU builds route the log to our logger.
+                verbose=True,
+            )
+    except (ValueError, RuntimeError) as exc:
+        raise EngineError(f"llama.cpp could not load {model.name}: {exc}") from exc
+    return llm, s
+
+
 class LlamaCppEngine:
     name = "llama.cpp"
 
     def __init__(self, model: Path, settings: Settings | None = None) -> None:
-        llama_cpp = llama_binding.load()
-
-        self.settings = settings or Settings()
-        report = gguf_verify.verify(model)
-        if not report.ok:
-            raise EngineError(f"refusing to load {model.name}: {report.summary()}", hint=f"edgeoss verify {model}")
-        route_llama_log()
-        s = self.settings
-        if s.n_cpu_moe_layers > 0 and (why := unsupported_reason()) is not None:
-            # Whole layers on the CPU take at least as much off the GPU as their experts alone.
-            whole = min(s.n_cpu_moe_layers, s.n_gpu_layers)
-            log.warning(
-                "this llama-cpp-python cannot keep MoE experts on the CPU (%s): %d whole layers stay on the CPU "
-                "instead, which is slower than keeping only their experts there",
-                why,
-                whole,
-            )
-            s = self.settings = replace(s, n_gpu_layers=s.n_gpu_layers - whole, n_cpu_moe_layers=0)
-        log.info(
-            "loading %s: ctx %d, %d GPU layers, experts of %d layers on the CPU, flash attention %s",
-            model.name,
-            s.context_length,
-            s.n_gpu_layers,
-            s.n_cpu_moe_layers,
-            s.flash_attention,
-        )
-        try:
-            with experts_on_cpu(s.n_cpu_moe_layers):
-                self.llm: llama_cpp_types.Llama = llama_cpp.Llama(
-                    model_path=str(model),
-                    n_ctx=s.context_length,
-                    n_batch=s.n_ubatch,
-                    n_ubatch=s.n_ubatch,
-                    n_gpu_layers=s.n_gpu_layers,
-                    flash_attn=s.flash_attention,
-                    swa_full=s.swa_full,
-                    use_mmap=s.use_mmap,
-                    n_threads=s.threads,
-                    # verbose=False makes llama-cpp-python redirect the process's
-                    # stdout/stderr around the load; a CUDA build on an H100 segfaulted
-                    # that way before the libstdc++ fix (llama_binding) and was not
-                    # re-tested since. CPU builds route the log to our logger.
-                    verbose=True,
-                )
-        except (ValueError, RuntimeError) as exc:
-            raise EngineError(f"llama.cpp could not load {model.name}: {exc}") from exc
+        self.llm: llama_cpp_types.Llama
+        self.llm, self.settings = open_llama(model, settings or Settings())
         self.context_length = int(self.llm.n_ctx())
         self.last_timings = Timings()
         self._lock = threading.Lock()
@@ -187,6 +191,7 @@ class LlamaCppEngine:
         stop: Collection[int] = (),
         cancel: threading.Event | None = None,
         logits_processor: LogitsProcessor | None = None,
+        timings: Timings | None = None,
     ) -> Iterator[int]:
         llama_cpp = llama_binding.load()
         if not prompt:
@@ -195,7 +200,8 @@ class LlamaCppEngine:
             raise EngineError(f"the prompt has {len(prompt)} tokens; the context holds {self.context_length}")
         with self._lock:  # one sequence at a time: the context holds one KV cache
             llm = self.llm
-            timings = Timings(prompt_tokens=len(prompt))
+            timings = timings if timings is not None else Timings()
+            timings.prompt_tokens = len(prompt)
             self.last_timings = timings
             start = time.perf_counter()
             timings.cached_tokens = self._reuse_prefix(prompt)
