@@ -12,6 +12,9 @@ ENV_HOME = "EDGEOSS_HOME"
 ENV_LOG_LEVEL = "EDGEOSS_LOG_LEVEL"
 """Level of the rotating log file (DEBUG, INFO, ...); INFO by default."""
 
+ENV_API_KEY = "EDGEOSS_API_KEY"
+"""`edgeoss serve --api-key`'s value, kept out of the process list."""
+
 # Read by openai-harmony (its Rust core) to find o200k_base.tiktoken locally.
 ENV_TIKTOKEN_ENCODINGS_BASE = "TIKTOKEN_ENCODINGS_BASE"
 

@@ -1,0 +1,164 @@
+"""`edgeoss serve`: choose the model, check the safety settings, run the server.
+
+    python -m edgeoss.serve [MODEL]     (the same as `edgeoss serve`)
+
+With no model installed it offers to pull the planned variant (in a
+terminal; --yes pulls without asking); offline or declined, it serves the
+built-in demo model under a loud banner.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from rich.console import Console
+
+from edgeoss import constants, models
+from edgeoss.errors import EdgeossError, UsageError
+from edgeoss.server.app import ServeOptions, create_app, is_loopback
+from edgeoss.server.host import ModelHost, ModelInfo
+
+log = logging.getLogger(__name__)
+err = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class ServeRequest:
+    model: str | None = None
+    options: ServeOptions = field(default_factory=ServeOptions)
+    parallel: int = 1
+    ctx: int | None = None
+    keep_alive_s: float | None = 300.0
+    queue_size: int = 16
+    yes: bool = False
+    insecure: bool = False
+
+
+def check_safety(request: ServeRequest) -> None:
+    o = request.options
+    if not is_loopback(o.host) and not o.api_key and not request.insecure:
+        raise UsageError(
+            f"refusing to serve on {o.host} without an API key: anyone on the network could use the model",
+            hint="add --api-key KEY (clients send Authorization: Bearer KEY), or --insecure if you mean it",
+        )
+    if request.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def choose_model(request: ServeRequest, ask: Callable[[str], bool]) -> models.Chosen:
+    """The model to serve: as asked, else the best installed, else pull the
+    planned variant (asking first), else the demo model."""
+    from edgeoss.discover.probe import probe
+    from edgeoss.planner import plan as make_plan
+
+    if request.model == models.DEMO:
+        return models.choose(models.DEMO)
+    the_plan = make_plan(probe())
+    try:
+        return models.choose(request.model, plan=the_plan)
+    except models.NoModelError:
+        if request.model is not None:
+            raise
+    if the_plan.fits:
+        size = the_plan.artifact.get("approx_bytes") or 0
+        question = (
+            f"No model is installed. Download {the_plan.variant} ({size / 1e9:.1f} GB) from the Hugging Face Hub?"
+        )
+        if request.yes or ask(question):
+            from edgeoss import pull
+
+            try:
+                pull.pull(the_plan.variant)
+                return models.choose(None, plan=the_plan)
+            except EdgeossError as exc:
+                err.print(f"the download failed: {exc.message}", style="yellow", markup=False)
+    else:
+        err.print("no gpt-oss variant fits this machine (edgeoss doctor says why)", style="yellow")
+    return models.choose(models.DEMO)
+
+
+def _ask_in_terminal(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    import typer
+
+    return bool(typer.confirm(question, default=True, err=True))
+
+
+def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, ServeOptions]:
+    from edgeoss.engines.llamacpp_batch import BatchEngine
+
+    settings = chosen.settings
+    if request.ctx is not None:
+        settings = replace(settings, context_length=request.ctx)
+    manifest = chosen.manifest
+    info = ModelInfo(
+        name=chosen.name,
+        path=chosen.path,
+        variant=manifest.variant if manifest is not None else chosen.name,
+        is_demo=chosen.is_demo,
+        size_bytes=manifest.total_bytes if manifest is not None else chosen.path.stat().st_size,
+    )
+    host = ModelHost(
+        info,
+        settings,
+        parallel=request.parallel,
+        queue_size=request.queue_size,
+        keep_alive_s=request.keep_alive_s,
+        engine_factory=lambda path, s, n: BatchEngine(path, s, parallel=n),
+    )
+    return host, request.options
+
+
+def banner(host: ModelHost, options: ServeOptions) -> None:
+    url = f"http://{'[' + options.host + ']' if ':' in options.host else options.host}:{options.port}"
+    if host.info.is_demo:
+        err.print(f"\n  {models.DEMO_LABEL.upper()}\n  pull a real model: edgeoss pull\n", style="bold black on yellow")
+    err.print(f"edgeoss serving {host.info.name} at {url}", highlight=False, markup=False)
+    err.print(f"  web chat: {url}/   OpenAI: {url}/v1   Ollama: {url}/api", highlight=False, markup=False)
+    s = host.settings
+    per_seq = s.context_length // host.parallel
+    err.print(
+        f"  context {s.context_length} tokens ({per_seq} per sequence x {host.parallel}); "
+        f"{'API key required' if options.api_key else 'no API key (loopback only)'}",
+        highlight=False,
+        markup=False,
+    )
+
+
+def run(request: ServeRequest, ask: Callable[[str], bool] = _ask_in_terminal) -> None:
+    import uvicorn
+
+    check_safety(request)
+    o = request.options
+    if port_in_use(o.host, o.port):
+        raise UsageError(
+            f"port {o.port} on {o.host} is in use",
+            hint=f"serve with --port N (edgeoss's default is {constants.DEFAULT_PORT})",
+        )
+    chosen = choose_model(request, ask)
+    host, options = build(request, chosen)
+    banner(host, options)
+    app = create_app(host, options)
+    uvicorn.run(app, host=o.host, port=o.port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+
+
+if __name__ == "__main__":
+    from edgeoss.cli import app as cli_app
+
+    sys.argv.insert(1, "serve")
+    cli_app()

@@ -1,0 +1,148 @@
+"""The model a server runs: loaded in the background, shared by requests
+through a bounded admission queue, unloaded after keep-alive idle and
+reloaded on the next request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeoss.engines.llamacpp import Settings
+from edgeoss.errors import EdgeossError, UsageError
+
+log = logging.getLogger(__name__)
+
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_keep_alive(text: str) -> float | None:
+    """Seconds a model stays loaded while idle, Ollama-style ("5m", "30s",
+    "1h", "0" = unload after each request); None (from any negative value):
+    never unload."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"keep-alive {text!r}", hint='a duration such as "5m", "30s", "1h", "0" or "-1"')
+    seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    return None if seconds < 0 else seconds
+
+
+class Busy(Exception):
+    """The admission queue is full."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # what clients call it
+    path: Path
+    variant: str  # gpt-oss-20b, gpt-oss-120b, or the synthetic name
+    is_demo: bool
+    size_bytes: int
+    quantization: str = "MXFP4"
+
+
+class ModelHost:
+    def __init__(
+        self,
+        info: ModelInfo,
+        settings: Settings,
+        parallel: int,
+        queue_size: int,
+        keep_alive_s: float | None,
+        engine_factory: Callable[[Path, Settings, int], Any],
+    ) -> None:
+        self.info = info
+        self.settings = settings
+        self.parallel = parallel
+        self.capacity = parallel + queue_size
+        self.keep_alive_s = keep_alive_s
+        self._factory = engine_factory
+        self.state = "unloaded"  # loading, ready, unloaded, failed
+        self.error = ""
+        self.engine: Any = None
+        self.in_flight = 0
+        self.loads = 0
+        self.last_used = time.monotonic()
+        self.loaded_at = 0.0
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    # ------------------------------------------------------------- loading
+
+    def start_loading(self) -> None:
+        with self._lock:
+            if self.state in ("loading", "ready"):
+                return
+            self.state, self.error = "loading", ""
+            self._ready.clear()
+        threading.Thread(target=self._load, name="edgeoss-load", daemon=True).start()
+
+    def _load(self) -> None:
+        started = time.monotonic()
+        try:
+            engine = self._factory(self.info.path, self.settings, self.parallel)
+        except EdgeossError as exc:
+            log.error("loading %s failed: %s", self.info.name, exc)
+            with self._lock:
+                self.state, self.error = "failed", str(exc)
+        except Exception as exc:  # the server must stay up to say what went wrong
+            log.exception("loading %s failed", self.info.name)
+            with self._lock:
+                self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            with self._lock:
+                self.engine, self.state = engine, "ready"
+                self.loads += 1
+                self.loaded_at = time.time()
+                self.last_used = time.monotonic()
+            log.info("%s loaded in %.1f s", self.info.name, time.monotonic() - started)
+        finally:
+            self._ready.set()
+
+    async def ready_engine(self) -> Any:
+        """The engine, loading it first when keep-alive unloaded it."""
+        if self.state != "ready":
+            self.start_loading()
+            await asyncio.to_thread(self._ready.wait)
+        if self.state != "ready":
+            raise EdgeossError(f"the model could not be loaded: {self.error}")
+        return self.engine
+
+    # ------------------------------------------------------------- admission
+
+    def admit(self) -> None:
+        with self._lock:
+            if self.in_flight >= self.capacity:
+                raise Busy(f"{self.in_flight} requests are running or queued (the limit is {self.capacity})")
+            self.in_flight += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self.last_used = time.monotonic()
+
+    # ------------------------------------------------------------- keep-alive
+
+    def unload_if_idle(self) -> bool:
+        with self._lock:
+            idle = time.monotonic() - self.last_used
+            if self.state != "ready" or self.in_flight or self.keep_alive_s is None or idle < self.keep_alive_s:
+                return False
+            engine, self.engine, self.state = self.engine, None, "unloaded"
+            self._ready.clear()
+        log.info("%s unloaded after %.0f s idle (keep-alive %s s)", self.info.name, idle, self.keep_alive_s)
+        engine.close()
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            engine, self.engine, self.state = self.engine, None, "unloaded"
+        if engine is not None:
+            engine.close()

@@ -1,0 +1,65 @@
+"""Start the scripted test server (tests/scripted_server.py) in its own process."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def script_header(text: str) -> dict[str, str]:
+    return {"X-Test-Script": base64.b64encode(text.encode()).decode()}
+
+
+@contextlib.contextmanager
+def running_server(model: Path, *args: str, log: Path | None = None, ready: bool = True) -> Iterator[str]:
+    """The base URL of a server on `model`; waits until /health says ready."""
+    port = free_port()
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "scripted_server.py"), str(model), str(port), *args],
+        stdout=out,
+        stderr=out,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}" + (f"; see {log}" if log else ""))
+            try:
+                status = httpx.get(url + "/health", timeout=2).json()["status"]
+                if status == "ready" or (not ready and status):
+                    break
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not become ready in 120 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log:
+            out.close()  # type: ignore[union-attr]
