@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgeoss import __version__
 from edgeoss.engines.base import LogitsProcessor
-from edgeoss.server import generation, openai_chat
+from edgeoss.server import generation, ollama, openai_chat
 from edgeoss.server.errors import ApiError, bad_request
 from edgeoss.server.host import Busy, ModelHost
 from edgeoss.server.metrics import CONTENT_TYPE, Metrics
@@ -317,6 +317,52 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
             )
         await server.collect(request, events)
         return JSONResponse(openai_chat.completion(outcome, name, openai_chat.new_id(), int(time.time())))
+
+    # ---------------------------------------------------------------- Ollama
+
+    @app.get("/api/version")
+    async def ollama_version() -> dict[str, str]:
+        return {"version": ollama.API_VERSION}
+
+    @app.get("/api/tags")
+    async def ollama_tags() -> dict[str, Any]:
+        return {"models": [ollama.tag(host)]}
+
+    @app.post("/api/show")
+    async def ollama_show(request: Request) -> dict[str, Any]:
+        body = await json_body(request)
+        if "model" not in body and "name" in body:
+            body["model"] = body["name"]
+        server.check_model(body)
+        return ollama.show(host)
+
+    @app.get("/api/ps")
+    async def ollama_ps() -> dict[str, Any]:
+        return ollama.ps(host)
+
+    @app.post("/api/chat")
+    async def ollama_chat(request: Request) -> Response:
+        return await _ollama_generation(request, ollama.chat_ask, ollama.chat_stream, ollama.chat_reply)
+
+    @app.post("/api/generate")
+    async def ollama_generate(request: Request) -> Response:
+        return await _ollama_generation(request, ollama.generate_ask, ollama.generate_stream, ollama.generate_reply)
+
+    async def _ollama_generation(request: Request, parse: Any, stream_fn: Any, reply_fn: Any) -> Response:
+        started = time.monotonic()
+        body = await json_body(request)
+        server.check_model(body)
+        ask, stream, show = parse(body, options.max_tokens, options.request_timeout_s)
+        events, outcome = await server.start(request, ask)
+        name = body.get("model") or ollama.display_name(host)
+        if stream:
+            return StreamingResponse(stream_fn(events, outcome, name, show, started), media_type="application/x-ndjson")
+        await server.collect(request, events)
+        return JSONResponse(reply_fn(outcome, name, show, started))
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "DELETE"])
+    async def ollama_unsupported(rest: str) -> Response:
+        raise ApiError(404, f"/api/{rest} is not provided by edgeoss (it serves one model: {host.info.name})")
 
     app.add_middleware(Guard, options=options, metrics=metrics)
     if options.cors_origins:
