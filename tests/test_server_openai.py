@@ -269,3 +269,83 @@ def test_api_key_is_required_on_every_api_route(tiny_gguf: Path) -> None:
         assert httpx.get(url + "/health").status_code == 200  # health stays open, for supervisors
         c = openai.OpenAI(base_url=url + "/v1", api_key="s3cret", max_retries=0)
         assert c.chat.completions.create(model="synthetic", messages=HELLO, max_tokens=2).choices
+
+
+# ------------------------------------------------------------------ the Responses API
+
+
+FUNCTION = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def test_responses_reasoning_and_text(client: openai.OpenAI) -> None:
+    r = client.responses.create(
+        model="synthetic",
+        input="Hi",
+        instructions="Be brief.",
+        reasoning={"effort": "low"},
+        extra_headers=script_header(THINK_THEN_ANSWER),
+    )
+    assert r.status == "completed" and r.output_text == "Hello! How can I help?"
+    assert [item.type for item in r.output] == ["reasoning", "message"]
+    reasoning = r.output[0].model_dump()
+    assert reasoning["content"][0]["text"] == "The user greets me."
+    assert r.usage is not None and r.usage.output_tokens_details.reasoning_tokens > 0
+
+
+def test_responses_streaming_events(client: openai.OpenAI) -> None:
+    kinds, text, reasoning = [], [], []
+    with client.responses.stream(
+        model="synthetic", input="Hi", extra_headers=script_header(THINK_THEN_ANSWER)
+    ) as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                text.append(event.delta)
+            if event.type == "response.reasoning_text.delta":
+                reasoning.append(event.delta)
+        final = stream.get_final_response()
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    for kind in ("response.output_item.added", "response.output_item.done", "response.content_part.added"):
+        assert kind in kinds
+    assert "".join(text) == final.output_text == "Hello! How can I help?"
+    assert "".join(reasoning) == "The user greets me."
+
+
+def test_responses_function_call_and_previous_response_id(client: openai.OpenAI) -> None:
+    first = client.responses.create(
+        model="synthetic", input="Weather in Paris?", tools=[FUNCTION], extra_headers=script_header(CALL_ON_ANALYSIS)
+    )
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
+    second = client.responses.create(
+        model="synthetic",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": '{"temp_c": 18}'}],
+        tools=[FUNCTION],
+        extra_headers=script_header("<|channel|>final<|message|>18 C in Paris.<|return|>"),
+    )
+    assert second.output_text == "18 C in Paris."
+    assert second.usage is not None and second.usage.input_tokens > first.usage.input_tokens  # type: ignore[union-attr]
+
+
+def test_responses_streaming_function_call_arguments(client: openai.OpenAI) -> None:
+    deltas, done = [], []
+    with client.responses.stream(
+        model="synthetic", input="Weather?", tools=[FUNCTION], extra_headers=script_header(CALL_ON_ANALYSIS)
+    ) as stream:
+        for event in stream:
+            if event.type == "response.function_call_arguments.delta":
+                deltas.append(event.delta)
+            if event.type == "response.function_call_arguments.done":
+                done.append(event.arguments)
+    assert json.loads("".join(deltas)) == json.loads(done[0]) == {"city": "Paris"}
+
+
+def test_responses_unknown_previous_id(server: str) -> None:
+    r = httpx.post(server + "/v1/responses", json={"input": "Hi", "previous_response_id": "resp_nope"})
+    assert r.status_code == 400 and error_of(r)["param"] == "previous_response_id"

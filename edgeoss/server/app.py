@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgeoss import __version__
 from edgeoss.engines.base import LogitsProcessor
-from edgeoss.server import generation, ollama, openai_chat
+from edgeoss.server import generation, ollama, openai_chat, responses
 from edgeoss.server.errors import ApiError, bad_request
 from edgeoss.server.host import Busy, ModelHost
 from edgeoss.server.metrics import CONTENT_TYPE, Metrics
@@ -317,6 +317,24 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
             )
         await server.collect(request, events)
         return JSONResponse(openai_chat.completion(outcome, name, openai_chat.new_id(), int(time.time())))
+
+    response_store = responses.ResponseStore()
+
+    @app.post("/v1/responses")
+    async def responses_create(request: Request) -> Response:
+        body = await json_body(request)
+        server.check_model(body)
+        ask, stream, stored = responses.parse(body, response_store, options.max_tokens, options.request_timeout_s)
+        events, outcome = await server.start(request, ask)
+        builder = responses.Builder(body, host.info.name)
+        if stream:
+            return StreamingResponse(
+                responses.stream(events, outcome, builder, response_store, stored),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        await server.collect(request, responses.feeding(events, builder))
+        return JSONResponse(responses.complete(builder, outcome, response_store, stored))
 
     # ---------------------------------------------------------------- Ollama
 
