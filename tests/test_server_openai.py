@@ -57,7 +57,9 @@ def client(server: str) -> openai.OpenAI:
 
 
 def test_health_and_models(server: str, client: openai.OpenAI) -> None:
-    assert httpx.get(server + "/health").json() == {"status": "ready", "model": "synthetic", "demo": True}
+    health = httpx.get(server + "/health").json()
+    assert (health["status"], health["model"], health["demo"]) == ("ready", "synthetic", True)
+    assert health["backend"] == "llama.cpp, CPU" and health["context_per_sequence"] == 2048
     assert [m.id for m in client.models.list()] == ["synthetic"]
 
 

@@ -11,10 +11,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +30,7 @@ from edgeoss.server.metrics import CONTENT_TYPE, Metrics
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("edgeoss.access")
 
+WEB = Path(__file__).parent / "web"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 # A test double can drive the model through this hook (tests/scripted_server.py); the product passes None.
 ProcessorFor = Callable[[Request], LogitsProcessor | None]
@@ -284,9 +287,24 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
         error = ApiError(500, f"internal error: {type(exc).__name__}: {exc}", "server_error")
         return JSONResponse(_error_body(error, api_shape(request.url.path)), 500)
 
+    @app.get("/", include_in_schema=False)
+    async def web_chat() -> FileResponse:
+        return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
     @app.get("/health")
     async def health() -> JSONResponse:
-        body = {"status": host.state, "model": host.info.name, "demo": host.info.is_demo}
+        s = host.settings
+        place = f"{s.n_gpu_layers} layers on the GPU" if s.n_gpu_layers else "CPU"
+        body: dict[str, Any] = {
+            "status": host.state,
+            "model": host.info.name,
+            "demo": host.info.is_demo,
+            "backend": f"llama.cpp, {place}",
+            "context_per_sequence": s.context_length // host.parallel,
+            "parallel": host.parallel,
+        }
         if host.error:
             body["error"] = host.error
         return JSONResponse(body, 200 if host.state in ("ready", "unloaded") else 503)
