@@ -196,11 +196,15 @@ class Server:
                 code="queue_full",
                 headers={"Retry-After": "1"},
             ) from None
-        self.metrics.in_flight.set(self.host.in_flight)
+        self._gauges()
 
     def release(self) -> None:
         self.host.release()
+        self._gauges()
+
+    def _gauges(self) -> None:
         self.metrics.in_flight.set(self.host.in_flight)
+        self.metrics.queue_depth.set(max(0, self.host.in_flight - self.host.parallel))
 
     async def start(self, request: Request, ask: generation.Ask) -> tuple[AsyncIterator[Any], generation.Outcome]:
         """Admit, load if needed, check the context; (events, outcome). The

@@ -1,0 +1,117 @@
+"""`edgeoss serve` itself: safety refusals, the demo fallback, keep-alive, metrics."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from server_process import free_port, running_server
+from typer.testing import CliRunner
+
+import needs_llama
+from edgeoss.cli import app
+from edgeoss.errors import UsageError
+from edgeoss.server.host import parse_keep_alive
+
+runner = CliRunner()
+HELLO = [{"role": "user", "content": "Hi"}]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5m", 300.0), ("30s", 30.0), ("1h", 3600.0), ("0", 0.0), ("250ms", 0.25), ("-1", None)]
+)
+def test_keep_alive_durations(text: str, seconds: float | None) -> None:
+    assert parse_keep_alive(text) == seconds
+
+
+def test_bad_keep_alive_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        parse_keep_alive("forever")
+
+
+def test_refuses_a_public_address_without_an_api_key() -> None:
+    result = runner.invoke(app, ["serve", "demo", "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "without an API key" in result.output and "--api-key" in result.output
+
+
+def test_refuses_a_port_in_use() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = runner.invoke(app, ["serve", "demo", "--port", str(port)])
+    assert result.exit_code == 2 and f"port {port}" in result.output and "in use" in result.output
+
+
+def test_with_no_model_installed_it_serves_the_demo_model_under_a_banner(edgeoss_home: Path) -> None:
+    needs_llama.llama_cpp()
+    openai = pytest.importorskip("openai")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeoss", "serve", "--port", str(port)],
+        stdin=subprocess.DEVNULL,  # not a terminal: it does not ask to download, it falls back
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "EDGEOSS_HOME": str(edgeoss_home)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                if httpx.get(url + "/health", timeout=2).json()["status"] == "ready":
+                    break
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            assert time.monotonic() < deadline, "the server never became ready"
+            time.sleep(0.2)
+        health = httpx.get(url + "/health").json()
+        assert health["model"] == "demo" and health["demo"] is True
+        client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        reply = client.chat.completions.create(model="demo", messages=HELLO, max_tokens=5)
+        assert reply.usage is not None and reply.usage.completion_tokens == 5
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    assert "DEMO MODEL" in stderr and "RANDOM WEIGHTS" in stderr
+    assert f"{url}/v1" in stderr
+
+
+def test_keep_alive_unloads_when_idle_and_reloads_on_demand(tiny_gguf: Path) -> None:
+    needs_llama.llama_cpp()
+    with running_server(tiny_gguf, "--keep-alive", "1s") as url:
+        body = {"messages": HELLO, "max_tokens": 3}
+        assert httpx.post(url + "/v1/chat/completions", json=body).status_code == 200
+        deadline = time.monotonic() + 15
+        while httpx.get(url + "/health").json()["status"] != "unloaded":
+            assert time.monotonic() < deadline, "the model was never unloaded"
+            time.sleep(0.2)
+        assert httpx.get(url + "/health").status_code == 200  # unloaded is healthy: it reloads on demand
+        assert httpx.get(url + "/api/ps").json() == {"models": []}
+        assert "edgeoss_model_loaded 0.0" in httpx.get(url + "/metrics").text
+        r = httpx.post(url + "/v1/chat/completions", json=body, timeout=60)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 3
+        assert httpx.get(url + "/health").json()["status"] == "ready"
+
+
+def test_metrics_count_requests_tokens_and_time_to_first_token(tiny_gguf: Path) -> None:
+    needs_llama.llama_cpp()
+    with running_server(tiny_gguf) as url:
+        for _ in range(2):
+            httpx.post(url + "/v1/chat/completions", json={"messages": HELLO, "max_tokens": 4})
+        httpx.post(url + "/v1/chat/completions", content=b"{bad")
+        text = httpx.get(url + "/metrics").text
+    assert 'edgeoss_requests_total{route="/v1/chat/completions",status="200"} 2.0' in text
+    assert 'edgeoss_requests_total{route="/v1/chat/completions",status="400"} 1.0' in text
+    assert "edgeoss_generated_tokens_total 8.0" in text
+    assert "edgeoss_time_to_first_token_seconds_count 2.0" in text
+    assert "edgeoss_queue_depth" in text and "edgeoss_requests_in_flight 0.0" in text
