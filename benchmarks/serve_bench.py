@@ -1,0 +1,179 @@
+"""Benchmark: `edgeoss serve` against the engine, and batched decoding against one at a time.
+
+On a synthetic gpt-oss with the real 20b shapes and few layers (the output
+layer and the experts dominate, as on a real model), in this run:
+
+1. streaming through the server (a separate `edgeoss serve` process, the
+   openai-style SSE stream read with httpx) against the batched engine
+   called directly in this process: tokens/s and time to first token;
+2. aggregate tokens/s of 1, 2 and 4 concurrent streams on a server started
+   with --parallel 4, against the same 4 requests sent one at a time.
+
+    python benchmarks/serve_bench.py [--layers 2] [--tokens 64] [--runs 3] [--gguf FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from edgeoss import harmony, synth
+from edgeoss.engines.base import Sampling, Timings
+from edgeoss.engines.llamacpp import Settings
+from edgeoss.engines.llamacpp_batch import BatchEngine
+from edgeoss.gguf import convert
+
+CTX = 4096
+
+
+def prompt_text(i: int) -> str:
+    return f"Request {i}: describe the sea in one long paragraph. " * 4
+
+
+def engine_run(engine: BatchEngine, i: int, tokens: int) -> tuple[float, float]:
+    prompt = harmony.render([harmony.Turn("user", prompt_text(i))])
+    timings = Timings()
+    start = time.perf_counter()
+    first = 0.0
+    n = 0
+    for _ in engine.generate(prompt, Sampling(max_tokens=tokens), timings=timings):
+        n += 1
+        if n == 1:
+            first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return first, (n - 1) / (total - first)
+
+
+def server_run(url: str, i: int, tokens: int) -> tuple[float, float, int]:
+    """(time to first token, tokens/s after it, tokens) of one streamed request."""
+    body = {
+        "messages": [{"role": "user", "content": prompt_text(i)}],
+        "max_tokens": tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    start = time.perf_counter()
+    first = 0.0
+    usage = 0
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as r:
+        for line in r.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                usage = chunk["usage"]["completion_tokens"]
+            delta = (chunk.get("choices") or [{}])[0].get("delta", {})
+            if not first and (delta.get("content") or delta.get("reasoning_content")):
+                first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return first, (usage - 1) / (total - first), usage
+
+
+def start_server(gguf: Path, port: int, parallel: int, home: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeoss", "serve", str(gguf), "--port", str(port), "--parallel", str(parallel),
+         "--ctx", str(CTX * parallel), "--keep-alive", "-1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "EDGEOSS_HOME": str(home)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=2).json().get("status") == "ready":
+                return proc
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def concurrent(url: str, streams: int, tokens: int, base: int) -> tuple[int, float]:
+    counts: list[int] = []
+
+    def one(i: int) -> None:
+        counts.append(server_run(url, base + i, tokens)[2])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts), time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--tokens", type=int, default=64)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--gguf", type=Path)
+    p.add_argument("--port", type=int, default=18734)
+    args = p.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="edgeoss-serve-bench-"))
+    try:
+        gguf = args.gguf
+        if gguf is None:
+            hp = synth.hparams_for("20b", layers=args.layers)
+            ckpt = synth.write_checkpoint(work / "ckpt", synth.plan(hp))
+            gguf = work / "model.gguf"
+            convert.convert(ckpt, gguf)
+            shutil.rmtree(ckpt)
+
+        # 1. engine directly, then the same through the server (one sequence)
+        engine = BatchEngine(gguf, Settings(context_length=CTX, use_mmap=False), parallel=1)
+        engine_run(engine, 999, 4)  # warm-up
+        direct = [engine_run(engine, i, args.tokens) for i in range(args.runs)]
+        engine.close()
+        server = start_server(gguf, args.port, 1, work / "home")
+        url = f"http://127.0.0.1:{args.port}"
+        try:
+            server_run(url, 999, 4)
+            served = [server_run(url, 100 + i, args.tokens) for i in range(args.runs)]
+        finally:
+            server.terminate()
+            server.wait()
+        d_ttft, d_tps = statistics.median(x[0] for x in direct), statistics.median(x[1] for x in direct)
+        s_ttft, s_tps = statistics.median(x[0] for x in served), statistics.median(x[1] for x in served)
+        print(f"{gguf.name}: {args.tokens} tokens per request, median of {args.runs}")
+        print(f"  engine directly        {d_tps:7.1f} tok/s  TTFT {d_ttft * 1000:7.1f} ms")
+        print(f"  through edgeoss serve  {s_tps:7.1f} tok/s  TTFT {s_ttft * 1000:7.1f} ms")
+        print(f"  ratio {s_tps / d_tps:.3f} (target >= 0.95), TTFT overhead {(s_ttft - d_ttft) * 1000:+.1f} ms")
+
+        # 2. batched decoding: --parallel 4, 1/2/4 concurrent streams, against one at a time
+        server = start_server(gguf, args.port, 4, work / "home")
+        try:
+            server_run(url, 998, 4)
+            rates = {}
+            for streams in (1, 2, 4):
+                tokens, wall = concurrent(url, streams, args.tokens, 200 + 10 * streams)
+                rates[streams] = tokens / wall
+                print(f"  {streams} concurrent stream(s): {tokens} tokens in {wall:5.1f} s = {rates[streams]:6.1f} tok/s")
+            start = time.perf_counter()
+            tokens = sum(server_run(url, 300 + i, args.tokens)[2] for i in range(4))
+            serial = tokens / (time.perf_counter() - start)
+            print(f"  the same 4 requests one at a time: {serial:6.1f} tok/s")
+            print(f"  batched decoding of 4 streams: {rates[4] / serial:.2f}x one at a time")
+        finally:
+            server.terminate()
+            server.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
