@@ -3,9 +3,12 @@
 On a synthetic gpt-oss with the real 20b shapes and few layers (the output
 layer and the experts dominate, as on a real model), in this run:
 
-1. streaming through the server (a separate `edgeoss serve` process, the
-   openai-style SSE stream read with httpx) against the batched engine
-   called directly in this process: tokens/s and time to first token;
+1. streaming through the server against the batched engine called directly
+   in this process: tokens/s and time to first token. A random-weight model
+   writes no harmony headers, so nothing would stream until the end; both
+   sides therefore get the same forced token script (the server is
+   tests/scripted_server.py: the real app and engine, steered by a header),
+   and every token is one answer delta, as with a real model;
 2. aggregate tokens/s of 1, 2 and 4 concurrent streams on a server started
    with --parallel 4, against the same 4 requests sent one at a time.
 
@@ -15,6 +18,7 @@ layer and the experts dominate, as on a real model), in this run:
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -35,19 +39,28 @@ from edgeoss.engines.llamacpp_batch import BatchEngine
 from edgeoss.gguf import convert
 
 CTX = 4096
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS))
+
+from forced import ForcedScript  # noqa: E402  (the same test double the scripted server uses)
 
 
 def prompt_text(i: int) -> str:
     return f"Request {i}: describe the sea in one long paragraph. " * 4
 
 
+def script(tokens: int) -> str:
+    return "<|channel|>final<|message|>" + " wave" * (tokens + 8) + "<|return|>"
+
+
 def engine_run(engine: BatchEngine, i: int, tokens: int) -> tuple[float, float]:
     prompt = harmony.render([harmony.Turn("user", prompt_text(i))])
     timings = Timings()
+    forced = ForcedScript(harmony.encoding().encode(script(tokens), allowed_special="all"))
     start = time.perf_counter()
     first = 0.0
     n = 0
-    for _ in engine.generate(prompt, Sampling(max_tokens=tokens), timings=timings):
+    for _ in engine.generate(prompt, Sampling(max_tokens=tokens), timings=timings, logits_processor=forced):
         n += 1
         if n == 1:
             first = time.perf_counter() - start
@@ -55,8 +68,9 @@ def engine_run(engine: BatchEngine, i: int, tokens: int) -> tuple[float, float]:
     return first, (n - 1) / (total - first)
 
 
-def server_run(url: str, i: int, tokens: int) -> tuple[float, float, int]:
+def server_run(url: str, i: int, tokens: int, scripted: bool = False) -> tuple[float, float, int]:
     """(time to first token, tokens/s after it, tokens) of one streamed request."""
+    headers = {"X-Test-Script": base64.b64encode(script(tokens).encode()).decode()} if scripted else {}
     body = {
         "messages": [{"role": "user", "content": prompt_text(i)}],
         "max_tokens": tokens,
@@ -66,7 +80,7 @@ def server_run(url: str, i: int, tokens: int) -> tuple[float, float, int]:
     start = time.perf_counter()
     first = 0.0
     usage = 0
-    with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as r:
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, headers=headers, timeout=600) as r:
         for line in r.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
@@ -80,10 +94,40 @@ def server_run(url: str, i: int, tokens: int) -> tuple[float, float, int]:
     return first, (usage - 1) / (total - first), usage
 
 
-def start_server(gguf: Path, port: int, parallel: int, home: Path) -> subprocess.Popen[bytes]:
+def start_server(gguf: Path, port: int, parallel: int, home: Path, scripted: bool = False) -> subprocess.Popen[bytes]:
+    if scripted:
+        command = [
+            sys.executable,
+            str(TESTS / "scripted_server.py"),
+            str(gguf),
+            str(port),
+            "--parallel",
+            str(parallel),
+            "--ctx",
+            str(CTX * parallel),
+            "--keep-alive",
+            "-1",
+            "--timeout",
+            "0",
+        ]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "edgeoss",
+            "serve",
+            str(gguf),
+            "--port",
+            str(port),
+            "--parallel",
+            str(parallel),
+            "--ctx",
+            str(CTX * parallel),
+            "--keep-alive",
+            "-1",
+        ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeoss", "serve", str(gguf), "--port", str(port), "--parallel", str(parallel),
-         "--ctx", str(CTX * parallel), "--keep-alive", "-1"],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "EDGEOSS_HOME": str(home)},
@@ -139,11 +183,11 @@ def main() -> None:
         engine_run(engine, 999, 4)  # warm-up
         direct = [engine_run(engine, i, args.tokens) for i in range(args.runs)]
         engine.close()
-        server = start_server(gguf, args.port, 1, work / "home")
+        server = start_server(gguf, args.port, 1, work / "home", scripted=True)
         url = f"http://127.0.0.1:{args.port}"
         try:
-            server_run(url, 999, 4)
-            served = [server_run(url, 100 + i, args.tokens) for i in range(args.runs)]
+            server_run(url, 999, 4, scripted=True)
+            served = [server_run(url, 100 + i, args.tokens, scripted=True) for i in range(args.runs)]
         finally:
             server.terminate()
             server.wait()
@@ -162,7 +206,9 @@ def main() -> None:
             for streams in (1, 2, 4):
                 tokens, wall = concurrent(url, streams, args.tokens, 200 + 10 * streams)
                 rates[streams] = tokens / wall
-                print(f"  {streams} concurrent stream(s): {tokens} tokens in {wall:5.1f} s = {rates[streams]:6.1f} tok/s")
+                print(
+                    f"  {streams} concurrent stream(s): {tokens} tokens in {wall:5.1f} s = {rates[streams]:6.1f} tok/s"
+                )
             start = time.perf_counter()
             tokens = sum(server_run(url, 300 + i, args.tokens)[2] for i in range(4))
             serial = tokens / (time.perf_counter() - start)

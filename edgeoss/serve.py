@@ -120,8 +120,14 @@ def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, Serv
         queue_size=request.queue_size,
         keep_alive_s=request.keep_alive_s,
         engine_factory=lambda path, s, n: BatchEngine(path, s, parallel=n),
+        on_state=_print_state,
     )
     return host, request.options
+
+
+def _print_state(state: str, detail: str) -> None:
+    style = {"ready": "green", "failed": "bold red", "loading": "cyan"}.get(state, "dim")
+    err.print(detail, style=style, highlight=False, markup=False)
 
 
 def banner(host: ModelHost, options: ServeOptions) -> None:

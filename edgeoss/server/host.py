@@ -57,6 +57,7 @@ class ModelHost:
         queue_size: int,
         keep_alive_s: float | None,
         engine_factory: Callable[[Path, Settings, int], Any],
+        on_state: Callable[[str, str], None] | None = None,
     ) -> None:
         self.info = info
         self.settings = settings
@@ -64,6 +65,7 @@ class ModelHost:
         self.capacity = parallel + queue_size
         self.keep_alive_s = keep_alive_s
         self._factory = engine_factory
+        self._on_state = on_state  # (state, detail): for the console while serving
         self.state = "unloaded"  # loading, ready, unloaded, failed
         self.error = ""
         self.engine: Any = None
@@ -82,6 +84,7 @@ class ModelHost:
                 return
             self.state, self.error = "loading", ""
             self._ready.clear()
+        self._tell("loading", f"loading {self.info.name} ({self.info.size_bytes / 1e9:.2f} GB)")
         threading.Thread(target=self._load, name="edgeoss-load", daemon=True).start()
 
     def _load(self) -> None:
@@ -92,10 +95,12 @@ class ModelHost:
             log.error("loading %s failed: %s", self.info.name, exc)
             with self._lock:
                 self.state, self.error = "failed", str(exc)
+            self._tell("failed", f"loading {self.info.name} failed: {exc}")
         except Exception as exc:  # the server must stay up to say what went wrong
             log.exception("loading %s failed", self.info.name)
             with self._lock:
                 self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            self._tell("failed", f"loading {self.info.name} failed: {self.error}")
         else:
             with self._lock:
                 self.engine, self.state = engine, "ready"
@@ -103,6 +108,7 @@ class ModelHost:
                 self.loaded_at = time.time()
                 self.last_used = time.monotonic()
             log.info("%s loaded in %.1f s", self.info.name, time.monotonic() - started)
+            self._tell("ready", f"{self.info.name} ready in {time.monotonic() - started:.1f} s")
         finally:
             self._ready.set()
 
@@ -139,7 +145,15 @@ class ModelHost:
             self._ready.clear()
         log.info("%s unloaded after %.0f s idle (keep-alive %s s)", self.info.name, idle, self.keep_alive_s)
         engine.close()
+        self._tell("unloaded", f"{self.info.name} unloaded after {idle:.0f} s idle; the next request reloads it")
         return True
+
+    def _tell(self, state: str, detail: str) -> None:
+        if self._on_state is not None:
+            try:
+                self._on_state(state, detail)
+            except Exception:  # the console is a courtesy; serving goes on
+                log.exception("state callback failed")
 
     def close(self) -> None:
         with self._lock:
