@@ -12,7 +12,12 @@ layer and the experts dominate, as on a real model), in this run:
 2. aggregate tokens/s of 1, 2 and 4 concurrent streams on a server started
    with --parallel 4, against the same 4 requests sent one at a time.
 
-    python benchmarks/serve_bench.py [--layers 2] [--tokens 64] [--runs 3] [--gguf FILE]
+3. with --llama-server PATH (benchmarks/build_llama_server.sh builds it from
+   the llama.cpp inside the llama-cpp-python sdist): llama.cpp's own server
+   on the same GGUF, prompt token ids and sampling (its /completion route,
+   one event per token), at 1 and 4 concurrent streams.
+
+    python benchmarks/serve_bench.py [--layers 2] [--tokens 64] [--runs 3] [--gguf FILE] [--llama-server PATH]
 """
 
 from __future__ import annotations
@@ -54,15 +59,17 @@ def script(tokens: int) -> str:
 
 
 def engine_run(engine: BatchEngine, i: int, tokens: int) -> tuple[float, float]:
+    """Like server_run, timed the same way: to the first answer text (after the
+    header tokens), then answer tokens per second."""
     prompt = harmony.render([harmony.Turn("user", prompt_text(i))])
-    timings = Timings()
     forced = ForcedScript(harmony.encoding().encode(script(tokens), allowed_special="all"))
+    parser = harmony.StreamParser()
     start = time.perf_counter()
     first = 0.0
     n = 0
-    for _ in engine.generate(prompt, Sampling(max_tokens=tokens), timings=timings, logits_processor=forced):
+    for token in engine.generate(prompt, Sampling(max_tokens=tokens), timings=Timings(), logits_processor=forced):
         n += 1
-        if n == 1:
+        if not first and any(e.kind == "content" for e in parser.feed(token)):
             first = time.perf_counter() - start
     total = time.perf_counter() - start
     return first, (n - 1) / (total - first)
@@ -92,6 +99,71 @@ def server_run(url: str, i: int, tokens: int, scripted: bool = False) -> tuple[f
                 first = time.perf_counter() - start
     total = time.perf_counter() - start
     return first, (usage - 1) / (total - first), usage
+
+
+def peer_run(url: str, i: int, tokens: int) -> tuple[float, float, int]:
+    """One streamed /completion on llama-server, with edgeoss's prompt ids and sampling."""
+    prompt = harmony.render([harmony.Turn("user", prompt_text(i))])
+    body = {
+        "prompt": prompt,
+        "n_predict": tokens,
+        "stream": True,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "min_p": 0.0,
+        "ignore_eos": False,
+    }
+    start = time.perf_counter()
+    first = 0.0
+    n = 0
+    with httpx.stream("POST", url + "/completion", json=body, timeout=600) as r:
+        for line in r.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            if event.get("stop"):
+                n = int(event.get("tokens_predicted", n))
+                continue
+            if not first:
+                first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return first, (n - 1) / (total - first), n
+
+
+def start_peer(binary: Path, gguf: Path, port: int, parallel: int) -> subprocess.Popen[bytes]:
+    threads = max((os.cpu_count() or 2) // 2, 1)  # llama-cpp-python's default, which edgeoss uses
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "-m",
+            str(gguf),
+            "--port",
+            str(port),
+            "-np",
+            str(parallel),
+            "-c",
+            str(CTX * parallel),
+            "-t",
+            str(threads),
+            "-fa",
+            "on",
+            "--no-webui",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("llama-server did not start")
 
 
 def start_server(gguf: Path, port: int, parallel: int, home: Path, scripted: bool = False) -> subprocess.Popen[bytes]:
@@ -167,6 +239,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--gguf", type=Path)
     p.add_argument("--port", type=int, default=18734)
+    p.add_argument("--llama-server", type=Path, help="a llama-server binary (benchmarks/build_llama_server.sh)")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgeoss-serve-bench-"))
     try:
@@ -217,6 +290,38 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
+
+        # 3. the peer: llama.cpp's llama-server
+        if args.llama_server is not None:
+            peer = start_peer(args.llama_server, gguf, args.port, 1)
+            try:
+                peer_run(url, 997, 4)
+                runs = [peer_run(url, 100 + i, args.tokens) for i in range(args.runs)]
+            finally:
+                peer.terminate()
+                peer.wait()
+            p_ttft, p_tps = statistics.median(x[0] for x in runs), statistics.median(x[1] for x in runs)
+            print(f"  llama-server, 1 stream  {p_tps:7.1f} tok/s  TTFT {p_ttft * 1000:7.1f} ms")
+            print(f"  edgeoss serve / llama-server: {s_tps / p_tps:.3f} tok/s, TTFT {(s_ttft - p_ttft) * 1000:+.1f} ms")
+            peer = start_peer(args.llama_server, gguf, args.port, 4)
+            try:
+                peer_run(url, 996, 4)
+                counts: list[int] = []
+                threads = [
+                    threading.Thread(target=lambda i=i: counts.append(peer_run(url, 400 + i, args.tokens)[2]))
+                    for i in range(4)
+                ]
+                start = time.perf_counter()
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                peer_rate = sum(counts) / (time.perf_counter() - start)
+            finally:
+                peer.terminate()
+                peer.wait()
+            print(f"  llama-server -np 4, 4 concurrent streams: {peer_rate:6.1f} tok/s")
+            print(f"  edgeoss serve / llama-server at 4 streams: {rates[4] / peer_rate:.3f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

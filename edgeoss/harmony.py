@@ -50,6 +50,7 @@ def encoding() -> openai_harmony.HarmonyEncoding:
 # --- rendering ---------------------------------------------------------------------
 
 EFFORTS = ("low", "medium", "high")
+MAX_HEADER_TOKENS = 64  # a header (role, channel, recipient, content type) is a handful of tokens
 KNOWLEDGE_CUTOFF = "2024-06"
 
 
@@ -266,6 +267,11 @@ class StreamParser:
             return self._route_raw(token)
         in_header = self._parser.state == openai_harmony.StreamState.HEADER
         self._header = [*self._header, token] if in_header else []
+        if len(self._header) > MAX_HEADER_TOKENS:
+            # No real header is this long: this is not harmony (a random
+            # model's usual output). Show it as text from here on, rather
+            # than holding everything back until the end.
+            return self._give_up_on_header()
         channel = self._parser.current_channel or ""
         recipient = self._parser.current_recipient or ""
         events = self._route(self._parser.last_content_delta or "", channel, recipient)
@@ -281,6 +287,13 @@ class StreamParser:
         if token == spec.END:
             events += self._close_message()
         return events
+
+    def _give_up_on_header(self) -> list[Event]:
+        self.result.malformed += 1
+        self._raw = True
+        text = encoding().decode([t for t in self._header if not encoding().is_special_token(t)])
+        self._header = []
+        return self._route(text, "analysis" if self._last_channel == "analysis" else "final", "")
 
     def _route_raw(self, token: int) -> list[Event]:
         if encoding().is_special_token(token):
@@ -299,9 +312,6 @@ class StreamParser:
         if self._header:
             # Output that never completed a message header (a random model's
             # usual output) becomes answer text rather than vanishing.
-            self.result.malformed += 1
-            text = encoding().decode([t for t in self._header if not encoding().is_special_token(t)])
-            self._header = []
-            events += self._route(text, "analysis" if self._last_channel == "analysis" else "final", "")
+            events += self._give_up_on_header()
         self.result.finish_reason = "tool_calls" if self.result.tool_calls and reason == "stop" else reason
         return [*events, Event("done", reason=self.result.finish_reason)]

@@ -73,3 +73,14 @@ def test_header_that_never_completes_becomes_answer_text() -> None:
         parser.feed(token)
     parser.finish("length")
     assert parser.result.content == " plain words" and parser.result.malformed == 1
+
+
+def test_endless_header_streams_as_text_once_no_header_could_be_that_long() -> None:
+    parser = harmony.StreamParser()
+    words = harmony.encoding().encode(" word" * 100)
+    early = [e for t in words[:80] for e in parser.feed(t)]
+    assert [e.kind for e in early if e.kind != "content"] == [] and early  # text before the end
+    for token in words[80:]:
+        parser.feed(token)
+    parser.finish("length")
+    assert parser.result.content == " word" * 100 and parser.result.malformed == 1
