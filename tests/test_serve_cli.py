@@ -115,3 +115,40 @@ def test_metrics_count_requests_tokens_and_time_to_first_token(tiny_gguf: Path) 
     assert "edgeoss_generated_tokens_total 8.0" in text
     assert "edgeoss_time_to_first_token_seconds_count 2.0" in text
     assert "edgeoss_queue_depth" in text and "edgeoss_requests_in_flight 0.0" in text
+
+
+@pytest.fixture
+def laptop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plan as for a desktop with a 12 GB RTX 3060 (gpt-oss-20b)."""
+    from test_planner import load_profile, report_from_profile
+
+    from edgeoss.discover import probe
+
+    monkeypatch.setattr(probe, "probe", lambda: report_from_profile(load_profile("desktop-rtx3060-12gb")))
+
+
+def test_yes_pulls_the_planned_variant(
+    laptop: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_gguf: Path
+) -> None:
+    from fake_hub import FakeHub, isolate_huggingface_hub, skip_retry_sleeps
+
+    from edgeoss import serve
+
+    isolate_huggingface_hub(monkeypatch, tmp_path / "hf-home")
+    skip_retry_sleeps(monkeypatch)
+    asked: list[str] = []
+    with FakeHub() as hub:
+        hub.patch_huggingface_hub(monkeypatch)
+        hub.add_file("ggml-org/gpt-oss-20b-GGUF", "gpt-oss-20b-mxfp4.gguf", tiny_gguf.read_bytes())
+        chosen = serve.choose_model(serve.ServeRequest(yes=True), ask=lambda q: asked.append(q) or False)
+    assert chosen.name == "gpt-oss-20b" and not chosen.is_demo and asked == []
+
+
+def test_declined_or_offline_it_serves_the_demo(laptop: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeoss import serve
+
+    asked: list[str] = []
+    chosen = serve.choose_model(serve.ServeRequest(), ask=lambda q: asked.append(q) or False)
+    assert chosen.is_demo and chosen.name == "demo"
+    [question] = asked
+    assert "gpt-oss-20b" in question and " GB)" in question  # the size, before anything is downloaded
