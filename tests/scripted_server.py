@@ -7,7 +7,7 @@ ForcedScript logits processor: llama.cpp still decodes every token, but only
 the scripted id can be sampled. Requests without it sample freely.
 
     python tests/scripted_server.py MODEL.gguf PORT [--parallel N] [--queue N] [--ctx N]
-        [--api-key K] [--keep-alive S] [--max-body N] [--timeout S] [--host H] [--cors-origin O]
+        [--api-key K] [--keep-alive S] [--max-body N] [--timeout S] [--host H] [--cors-origin O] [--log-prompts]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--cors-origin", action="append", default=[])
     p.add_argument("--name", default="synthetic")
+    p.add_argument("--log-prompts", action="store_true")
     a = p.parse_args()
     logs.setup(0)
     info = ModelInfo(a.name, a.model, "gpt-oss-20b", is_demo=True, size_bytes=a.model.stat().st_size)
@@ -70,7 +71,8 @@ def main() -> None:
         api_key=a.api_key,
         cors_origins=a.cors_origin,
         max_body_bytes=a.max_body,
-        request_timeout_s=a.timeout,
+        request_timeout_s=a.timeout or None,
+        log_prompts=a.log_prompts,
     )
     uvicorn.run(create_app(host, options, script_for), host=a.host, port=a.port, log_config=None, access_log=False)
 

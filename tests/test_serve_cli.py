@@ -152,3 +152,19 @@ def test_declined_or_offline_it_serves_the_demo(laptop: None, monkeypatch: pytes
     assert chosen.is_demo and chosen.name == "demo"
     [question] = asked
     assert "gpt-oss-20b" in question and " GB)" in question  # the size, before anything is downloaded
+
+
+@pytest.mark.parametrize("log_prompts", [False, True])
+def test_access_log_leaves_prompts_out_unless_asked(tiny_gguf: Path, edgeoss_home: Path, log_prompts: bool) -> None:
+    needs_llama.llama_cpp()
+    from edgeoss.paths import paths
+
+    secret = "my bank password is hunter2"
+    with running_server(tiny_gguf, *(["--log-prompts"] if log_prompts else [])) as url:
+        r = httpx.post(
+            url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": secret}], "max_tokens": 2}
+        )
+        assert r.status_code == 200
+    text = paths().log_file.read_text()
+    assert '"POST /v1/chat/completions" 200' in text
+    assert (secret in text) is log_prompts
