@@ -168,3 +168,18 @@ def test_access_log_leaves_prompts_out_unless_asked(tiny_gguf: Path, edgeoss_hom
     text = paths().log_file.read_text()
     assert '"POST /v1/chat/completions" 200' in text
     assert (secret in text) is log_prompts
+
+
+def test_a_model_that_fails_to_load_is_reported_not_crashed(tiny_gguf: Path, tmp_path: Path) -> None:
+    needs_llama.llama_cpp()
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(tiny_gguf.read_bytes()[:5_000_000])  # truncated: verify refuses it
+    with running_server(broken, ready=False) as url:
+        deadline = time.monotonic() + 60
+        while (health := httpx.get(url + "/health")).json()["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert health.status_code == 503 and health.json()["status"] == "failed"
+        assert "refusing to load broken.gguf" in health.json()["error"]
+        r = httpx.post(url + "/v1/chat/completions", json={"messages": HELLO})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "model_failed"

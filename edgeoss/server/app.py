@@ -211,13 +211,17 @@ class Server:
         caller must run release() when the events end (finish_events does)."""
         self.admit()
         try:
-            if self.host.state != "ready" and self.host.state != "unloaded":
+            if self.host.state == "loading":
                 raise ApiError(
                     503,
-                    f"the model is {self.host.state}; retry when /health says ready",
+                    "the model is loading; retry when /health says ready",
                     "server_busy",
                     code="model_loading",
                     headers={"Retry-After": "2"},
+                )
+            if self.host.state == "failed":
+                raise ApiError(
+                    503, f"the model could not be loaded: {self.host.error}", "server_error", code="model_failed"
                 )
             engine = await self.host.ready_engine()
             outcome = generation.Outcome()
