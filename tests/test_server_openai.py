@@ -250,7 +250,10 @@ def test_queue_full_gives_429_with_retry_after(tiny_gguf: Path) -> None:
 
         def hold() -> None:
             with httpx.stream(
-                "POST", url + "/v1/chat/completions", json={"messages": HELLO, "stream": True, "max_tokens": 3000}
+                "POST",
+                url + "/v1/chat/completions",
+                json={"messages": HELLO, "stream": True, "max_tokens": 3000},
+                headers=script_header("<|channel|>final<|message|>" + " and then" * 1500),  # cannot end early
             ) as r:
                 for _ in r.iter_lines():
                     started.set()

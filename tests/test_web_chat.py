@@ -87,6 +87,8 @@ def test_chat_streams_the_answer_with_reasoning_folded(server: str, page: object
 
 def test_stop_button_ends_the_generation(server: str, page: object) -> None:
     p = page
+    # A script that cannot end by itself before Stop (a free-running random model might sample a stop token).
+    scripted(p, "<|channel|>final<|message|>" + " and then" * 1500)
     p.goto(server + "/")  # type: ignore[attr-defined]
     p.fill("#prompt", "Write a very long story.")  # type: ignore[attr-defined]
     p.press("#prompt", "Enter")  # type: ignore[attr-defined]
