@@ -183,3 +183,32 @@ def test_a_model_that_fails_to_load_is_reported_not_crashed(tiny_gguf: Path, tmp
         assert "refusing to load broken.gguf" in health.json()["error"]
         r = httpx.post(url + "/v1/chat/completions", json={"messages": HELLO})
         assert r.status_code == 503 and r.json()["error"]["code"] == "model_failed"
+
+
+def test_cors_is_closed_unless_an_origin_is_named(tiny_gguf: Path) -> None:
+    needs_llama.llama_cpp()
+    preflight = {"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
+    with running_server(tiny_gguf) as url:
+        r = httpx.options(url + "/v1/chat/completions", headers=preflight)
+        assert "access-control-allow-origin" not in r.headers
+        r = httpx.get(url + "/v1/models", headers={"Origin": "http://app.example"})
+        assert "access-control-allow-origin" not in r.headers
+    with running_server(tiny_gguf, "--cors-origin", "http://app.example") as url:
+        r = httpx.options(url + "/v1/chat/completions", headers=preflight)
+        assert r.headers["access-control-allow-origin"] == "http://app.example"
+        other = httpx.options(url + "/v1/chat/completions", headers={**preflight, "Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_generation_is_cut_at_the_time_limit(tiny_gguf: Path) -> None:
+    needs_llama.llama_cpp()
+    from server_process import script_header
+
+    endless = script_header("<|channel|>final<|message|>" + " and then" * 1500)
+    with running_server(tiny_gguf, "--timeout", "1") as url:
+        start = time.monotonic()
+        r = httpx.post(url + "/v1/chat/completions", json={"messages": HELLO, "max_tokens": 3000}, headers=endless)
+        took = time.monotonic() - start
+    body = r.json()
+    assert r.status_code == 200 and body["choices"][0]["finish_reason"] == "length"
+    assert 0 < body["usage"]["completion_tokens"] < 3000 and took < 10
