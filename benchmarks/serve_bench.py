@@ -251,17 +251,20 @@ def main() -> None:
             convert.convert(ckpt, gguf)
             shutil.rmtree(ckpt)
 
-        # 1. engine directly, then the same through the server (one sequence)
+        # 1. the engine directly and the server (one sequence), alternating run by run so that
+        #    the machine's drift hits both sides alike
         engine = BatchEngine(gguf, Settings(context_length=CTX, use_mmap=False), parallel=1)
-        engine_run(engine, 999, 4)  # warm-up
-        direct = [engine_run(engine, i, args.tokens) for i in range(args.runs)]
-        engine.close()
         server = start_server(gguf, args.port, 1, work / "home", scripted=True)
         url = f"http://127.0.0.1:{args.port}"
+        direct, served = [], []
         try:
+            engine_run(engine, 999, 4)  # warm-up
             server_run(url, 999, 4, scripted=True)
-            served = [server_run(url, 100 + i, args.tokens, scripted=True) for i in range(args.runs)]
+            for i in range(args.runs):
+                direct.append(engine_run(engine, i, args.tokens))
+                served.append(server_run(url, 100 + i, args.tokens, scripted=True))
         finally:
+            engine.close()
             server.terminate()
             server.wait()
         d_ttft, d_tps = statistics.median(x[0] for x in direct), statistics.median(x[1] for x in direct)
