@@ -132,7 +132,8 @@ def peer_run(url: str, i: int, tokens: int) -> tuple[float, float, int]:
 
 
 def start_peer(binary: Path, gguf: Path, port: int, parallel: int) -> subprocess.Popen[bytes]:
-    threads = max((os.cpu_count() or 2) // 2, 1)  # llama-cpp-python's default, which edgeoss uses
+    # llama-cpp-python's defaults, which edgeoss uses: half the CPUs for one-token steps, all for batches
+    threads, threads_batch = max((os.cpu_count() or 2) // 2, 1), os.cpu_count() or 1
     proc = subprocess.Popen(
         [
             str(binary),
@@ -146,6 +147,8 @@ def start_peer(binary: Path, gguf: Path, port: int, parallel: int) -> subprocess
             str(CTX * parallel),
             "-t",
             str(threads),
+            "-tb",
+            str(threads_batch),
             "-fa",
             "on",
             "--no-webui",
