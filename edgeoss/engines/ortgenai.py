@@ -1,0 +1,174 @@
+"""The ONNX Runtime GenAI engine (onnxruntime-genai), behind the same contract
+as llama.cpp: prompt ids in, token ids out.
+
+onnxruntime-genai's own search is not used: the engine appends tokens, reads
+the last logits and samples itself (temperature, top_k, top_p, min_p, seed,
+logits processors), so that every backend samples the same way. A follow-up
+turn rewinds the generator to the prefix it shares with the previous sequence
+(onnxruntime-genai's rewind_to) and appends only the rest: reusing a
+generator without rewinding gives wrong logits.
+
+The execution provider comes from the plan (cuda, dml, webgpu, cpu); when it
+cannot be created the engine falls back to the CPU and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Collection, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeoss.engines.base import LogitsProcessor, Sampling, Timings
+from edgeoss.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = {"cuda": "cuda", "dml": "dml", "webgpu": "WebGPU", "cpu": ""}
+INSTALL_HINT = "pip install 'edgeoss[ort]'"
+
+
+def _module() -> Any:
+    try:
+        import onnxruntime_genai
+    except ImportError as exc:
+        raise EngineError("onnxruntime-genai is not installed", hint=INSTALL_HINT) from exc
+    return onnxruntime_genai
+
+
+def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
+    """One token from `logits` as `sampling` says (greedy at temperature 0)."""
+    if sampling.temperature <= 0:
+        return int(np.argmax(logits))
+    scores = logits.astype(np.float64) / sampling.temperature
+    if sampling.top_k > 0 and sampling.top_k < scores.size:
+        cut = np.partition(scores, -sampling.top_k)[-sampling.top_k]
+        scores = np.where(scores < cut, -np.inf, scores)
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    if sampling.min_p > 0:
+        probs = np.where(probs < sampling.min_p * probs.max(), 0.0, probs)
+        probs /= probs.sum()
+    if sampling.top_p < 1.0:
+        order = np.argsort(-probs)
+        keep = np.cumsum(probs[order]) - probs[order] < sampling.top_p  # the smallest set reaching top_p
+        mask = np.zeros_like(probs, dtype=bool)
+        mask[order[keep]] = True
+        probs = np.where(mask, probs, 0.0)
+        probs /= probs.sum()
+    return int(rng.choice(probs.size, p=probs))
+
+
+class OrtGenAIEngine:
+    name = "onnxruntime-genai"
+
+    def __init__(self, folder: Path, provider: str = "cpu", context_length: int = 8192) -> None:
+        og = _module()
+        if provider not in PROVIDERS:
+            raise EngineError(f"unknown execution provider {provider!r}; choose {', '.join(PROVIDERS)}")
+        self.og = og
+        self.provider = provider
+        try:
+            self.model = og.Model(self._config(folder, provider))
+        except Exception as exc:
+            if provider == "cpu":
+                raise EngineError(f"onnxruntime-genai could not load {folder}: {exc}") from exc
+            log.warning("the %s execution provider could not load %s (%s); using the CPU", provider, folder, exc)
+            self.provider = "cpu"
+            try:
+                self.model = og.Model(self._config(folder, "cpu"))
+            except Exception as cpu_exc:
+                raise EngineError(f"onnxruntime-genai could not load {folder}: {cpu_exc}") from cpu_exc
+        self.context_length = context_length
+        self.last_timings = Timings()
+        self._generator: Any = None
+        self._tokens: list[int] = []
+        self._lock = threading.Lock()
+
+    def _config(self, folder: Path, provider: str) -> Any:
+        config = self.og.Config(str(folder))
+        config.clear_providers()
+        if PROVIDERS[provider]:
+            config.append_provider(PROVIDERS[provider])
+        return config
+
+    def _fresh(self) -> Any:
+        params = self.og.GeneratorParams(self.model)
+        params.set_search_options(max_length=self.context_length)
+        self._tokens = []
+        return self.og.Generator(self.model, params)
+
+    def _prefill(self, prompt: Sequence[int]) -> int:
+        """Make the generator hold `prompt` and its last logits; return the tokens reused."""
+        prefix = 0
+        for a, b in zip(self._tokens, prompt, strict=False):
+            if a != b:
+                break
+            prefix += 1
+        prefix = min(prefix, len(prompt) - 1)  # at least one token is appended, for fresh logits
+        if self._generator is None or prefix == 0:
+            self._generator, prefix = self._fresh(), 0
+        else:
+            self._generator.rewind_to(prefix)
+            del self._tokens[prefix:]
+        self._append(prompt[prefix:])
+        return prefix
+
+    def _append(self, tokens: Sequence[int]) -> None:
+        self._generator.append_tokens(np.asarray(tokens, dtype=np.int32))
+        self._tokens.extend(int(t) for t in tokens)
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        stop: Collection[int] = (),
+        cancel: threading.Event | None = None,
+        logits_processor: LogitsProcessor | None = None,
+        timings: Timings | None = None,
+    ) -> Iterator[int]:
+        if not prompt:
+            raise EngineError("empty prompt")
+        if len(prompt) >= self.context_length:
+            raise EngineError(f"the prompt has {len(prompt)} tokens; the context holds {self.context_length}")
+        with self._lock:  # one sequence at a time: the generator holds one KV cache
+            timings = timings if timings is not None else Timings()
+            timings.prompt_tokens = len(prompt)
+            timings.stop_reason = "length"
+            self.last_timings = timings
+            rng = np.random.default_rng(sampling.seed)
+            start = time.perf_counter()
+            try:
+                timings.cached_tokens = self._prefill(prompt)
+            except Exception as exc:
+                self._generator = None
+                raise EngineError(f"onnxruntime-genai failed: {exc}") from exc
+            budget = min(sampling.max_tokens, self.context_length - len(prompt))
+            while timings.generated_tokens < budget:
+                logits = np.asarray(self._generator.get_logits())[0, -1]
+                if logits_processor is not None:
+                    logits = logits_processor(np.asarray(self._tokens, dtype=np.intc), logits.copy())
+                token = sample(logits, sampling, rng)
+                now = time.perf_counter() - start
+                if timings.generated_tokens == 0:
+                    timings.time_to_first_token_s = now
+                timings.generated_tokens += 1
+                timings.token_times_s.append(now)
+                timings.generation_s = now
+                yield token
+                if token in stop:
+                    timings.stop_reason = "stop"
+                    break
+                if cancel is not None and cancel.is_set():
+                    timings.stop_reason = "cancel"
+                    break
+                if timings.generated_tokens < budget:
+                    self._append([token])
+
+    def close(self) -> None:
+        self._generator = None
+        self.model = None
