@@ -118,3 +118,12 @@ def test_a_missing_provider_falls_back_to_the_cpu(tiny_onnx: Path, caplog: pytes
         engine = OrtGenAIEngine(tiny_onnx, "cuda", context_length=512)
     assert engine.provider == "cpu" and "using the CPU" in caplog.text
     assert len(list(engine.generate(PROMPT, Sampling(max_tokens=2)))) == 2
+
+
+def test_verify_accepts_the_builder_export(tiny_onnx: Path) -> None:
+    from edgeoss import onnx_folder
+
+    report = onnx_folder.verify(tiny_onnx, deep=True)
+    assert report.ok, report.summary()
+    assert report.format == "onnx-cpu" and "2 layers" in str(report.variant)
+    assert {"model.onnx", "model.onnx.data"} <= set(report.sha256)
