@@ -38,10 +38,33 @@ class Timings:
     stop_reason: str = ""  # "stop" (a stop id), "length", "cancel"
     token_times_s: list[float] = field(default_factory=list)
 
+    def token(self, now: float) -> None:
+        """Record one generated token, `now` seconds after the generation started."""
+        if self.generated_tokens == 0:
+            self.time_to_first_token_s = now
+        self.generated_tokens += 1
+        self.token_times_s.append(now)
+        self.generation_s = now
+
     @property
     def tokens_per_s(self) -> float:
         decode = self.generation_s - self.time_to_first_token_s
         return (self.generated_tokens - 1) / decode if self.generated_tokens > 1 and decode > 0 else 0.0
+
+
+def reusable_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
+    """Prompt tokens whose KV cache can be kept: the common prefix with what the
+    cache holds, less at least one token, which is evaluated for fresh logits."""
+    return min(common_prefix(cached, prompt), len(prompt) - 1)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class Engine(Protocol):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeoss.engines import llama_binding
-from edgeoss.engines.base import LogitsProcessor, Sampling, Timings
+from edgeoss.engines.base import LogitsProcessor, Sampling, Timings, reusable_prefix
 from edgeoss.errors import EngineError
 from edgeoss.gguf import verify as gguf_verify
 from edgeoss.llamacpp_placement import experts_on_cpu, sequences, unsupported_reason
@@ -168,12 +168,7 @@ class LlamaCppEngine:
         return how many prompt tokens need no evaluation."""
         llm = self.llm
         cached = list(llm.input_ids[: llm.n_tokens])
-        prefix = 0
-        for a, b in zip(cached, prompt, strict=False):
-            if a != b:
-                break
-            prefix += 1
-        prefix = min(prefix, len(prompt) - 1)  # at least one token is evaluated, for fresh logits
+        prefix = reusable_prefix(cached, prompt)
         if prefix > 0 and not sliding_cache_holds(llm, 0, prefix):
             log.debug("prefix of %d tokens not reused: the sliding-window cache no longer holds its end", prefix)
             prefix = 0
@@ -222,12 +217,7 @@ class LlamaCppEngine:
                 reset=False,
                 logits_processor=processors,
             ):
-                now = time.perf_counter() - start
-                if timings.generated_tokens == 0:
-                    timings.time_to_first_token_s = now
-                timings.generated_tokens += 1
-                timings.token_times_s.append(now)
-                timings.generation_s = now
+                timings.token(time.perf_counter() - start)
                 yield token
                 if token in stop:
                     timings.stop_reason = "stop"

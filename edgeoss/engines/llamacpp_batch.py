@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from edgeoss.engines import llama_binding
-from edgeoss.engines.base import LogitsProcessor, Sampling, Timings
+from edgeoss.engines.base import LogitsProcessor, Sampling, Timings, common_prefix, reusable_prefix
 from edgeoss.engines.llamacpp import Settings, open_llama, sliding_cache_holds
 from edgeoss.errors import EngineError
 
@@ -201,8 +201,8 @@ class BatchEngine:
             if job.cancel.is_set():
                 self._finish(job, "cancel")
                 continue
-            slot = max(free, key=lambda s: (_common_prefix(s.history, job.prompt), -s.last_used))
-            prefix = min(_common_prefix(slot.history, job.prompt), len(job.prompt) - 1)
+            slot = max(free, key=lambda s: (common_prefix(s.history, job.prompt), -s.last_used))
+            prefix = reusable_prefix(slot.history, job.prompt)
             if prefix > 0 and not sliding_cache_holds(self.llm, slot.seq, prefix):
                 prefix = 0
             if not self._lib.llama_memory_seq_rm(self._memory, slot.seq, prefix, -1):
@@ -278,17 +278,11 @@ class BatchEngine:
             if changed is not logits:
                 logits[:] = changed
         token = int(self._lib.llama_sampler_sample(slot.sampler, self._ctx, index))
-        timings = job.timings
-        now = time.perf_counter() - job.started
-        if timings.generated_tokens == 0:
-            timings.time_to_first_token_s = now
-        timings.generated_tokens += 1
-        timings.token_times_s.append(now)
-        timings.generation_s = now
+        job.timings.token(time.perf_counter() - job.started)
         job.emit(token)
         if token in job.stop:
             self._end(slot, "stop")
-        elif timings.generated_tokens >= job.budget:
+        elif job.timings.generated_tokens >= job.budget:
             self._end(slot, "length")
         else:
             job.pending = [token]
@@ -341,12 +335,3 @@ class BatchEngine:
         if slot.sampler is not None:
             self._lib.llama_sampler_free(slot.sampler)
             slot.sampler = None
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

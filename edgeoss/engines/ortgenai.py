@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeoss.engines.base import LogitsProcessor, Sampling, Timings
+from edgeoss.engines.base import LogitsProcessor, Sampling, Timings, reusable_prefix
 from edgeoss.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,7 @@ class OrtGenAIEngine:
 
     def _prefill(self, prompt: Sequence[int]) -> int:
         """Make the generator hold `prompt` and its last logits; return the tokens reused."""
-        prefix = 0
-        for a, b in zip(self._tokens, prompt, strict=False):
-            if a != b:
-                break
-            prefix += 1
-        prefix = min(prefix, len(prompt) - 1)  # at least one token is appended, for fresh logits
+        prefix = reusable_prefix(self._tokens, prompt)
         if self._generator is None or prefix == 0:
             self._generator, prefix = self._fresh(), 0
         else:
@@ -153,12 +148,7 @@ class OrtGenAIEngine:
                 if logits_processor is not None:
                     logits = logits_processor(np.asarray(self._tokens, dtype=np.intc), logits.copy())
                 token = sample(logits, sampling, rng)
-                now = time.perf_counter() - start
-                if timings.generated_tokens == 0:
-                    timings.time_to_first_token_s = now
-                timings.generated_tokens += 1
-                timings.token_times_s.append(now)
-                timings.generation_s = now
+                timings.token(time.perf_counter() - start)
                 yield token
                 if token in stop:
                     timings.stop_reason = "stop"
