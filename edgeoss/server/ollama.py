@@ -19,7 +19,7 @@ from edgeoss import harmony, spec
 from edgeoss.server.errors import bad_request
 from edgeoss.server.generation import Ask, Outcome
 from edgeoss.server.host import ModelHost
-from edgeoss.server.openai_chat import sampling_of, text_of, tools_of
+from edgeoss.server.openai_chat import arguments_text, sampling_of, text_of, tools_of
 
 API_VERSION = "0.12.0"  # the Ollama API level these routes follow
 
@@ -149,10 +149,6 @@ def _schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
     raise bad_request('format must be "json" or a JSON schema', "format")
 
 
-def _arguments(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def chat_ask(body: Mapping[str, Any], max_tokens: int, timeout_s: float | None) -> tuple[Ask, bool, bool]:
     """(what to generate, stream?, return thinking?) for /api/chat."""
     messages = body.get("messages")
@@ -176,7 +172,7 @@ def chat_ask(body: Mapping[str, Any], max_tokens: int, timeout_s: float | None) 
                 fn = (call or {}).get("function") or {}
                 if not isinstance(fn.get("name"), str):
                     raise bad_request(f"{where}.tool_calls[{j}] needs function.name", where)
-                calls.append(harmony.ToolCall(fn["name"], _arguments(fn.get("arguments", {})), f"call_{i}_{j}"))
+                calls.append(harmony.ToolCall(fn["name"], arguments_text(fn.get("arguments", {})), f"call_{i}_{j}"))
                 last_call = fn["name"]
             turns.append(harmony.Turn("assistant", content, str(m.get("thinking") or ""), tuple(calls)))
         elif role == "tool":

@@ -148,6 +148,11 @@ def stops_of(body: Mapping[str, Any]) -> list[str]:
     raise bad_request("stop must be a string or a list of up to 4 strings", "stop")
 
 
+def arguments_text(value: Any) -> str:
+    """Tool-call arguments as the JSON text harmony carries (clients send a string or an object)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def turns_of(messages: Any) -> list[harmony.Turn]:
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages must be a non-empty list", "messages")
@@ -167,9 +172,7 @@ def turns_of(messages: Any) -> list[harmony.Turn]:
                 fn = call.get("function") if isinstance(call, Mapping) else None
                 if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
                     raise bad_request(f"{where}.tool_calls[{j}] needs function.name", where)
-                arguments = fn.get("arguments", "{}")
-                if not isinstance(arguments, str):
-                    arguments = json.dumps(arguments)
+                arguments = arguments_text(fn.get("arguments", "{}"))
                 call_id = str(call.get("id") or f"call_{i}_{j}")
                 names[call_id] = fn["name"]
                 calls.append(harmony.ToolCall(fn["name"], arguments, call_id))

@@ -22,7 +22,7 @@ from typing import Any
 from edgeoss import harmony
 from edgeoss.server.errors import bad_request
 from edgeoss.server.generation import Ask, Outcome
-from edgeoss.server.openai_chat import effort_of, sampling_of, text_of, tools_of
+from edgeoss.server.openai_chat import arguments_text, effort_of, sampling_of, text_of, tools_of
 
 
 def _id(prefix: str) -> str:
@@ -98,7 +98,7 @@ def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
                 raise bad_request(f"{where}: a function_call needs a name", where)
             names[call_id] = name
             arguments = item.get("arguments", "{}")
-            call = harmony.ToolCall(name, arguments if isinstance(arguments, str) else json.dumps(arguments), call_id)
+            call = harmony.ToolCall(name, arguments_text(arguments), call_id)
             turns.append(harmony.Turn("assistant", "", reasoning, tool_calls=(call,)))
             reasoning = ""
         elif kind == "function_call_output":
