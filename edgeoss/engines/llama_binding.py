@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import sys
 from types import ModuleType
 
@@ -21,23 +22,16 @@ from edgeoss.errors import EngineError
 INSTALL_HINT = "pip install 'edgeoss[llama]' (compiles llama.cpp once)"
 
 
+@functools.cache
 def _promote_libstdcxx() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):  # a system without libstdc++: nothing to promote
             ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
 
 
-def available() -> bool:
-    try:
-        load()
-    except EngineError:
-        return False
-    return True
-
-
 def load() -> ModuleType:
     """The llama_cpp module, or EngineError saying how to install it."""
-    _promote_libstdcxx()  # cheap, and idempotent
+    _promote_libstdcxx()  # once per process
     try:
         import llama_cpp
     except ImportError as exc:
