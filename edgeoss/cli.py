@@ -190,6 +190,44 @@ def convert(
             out.print(f"[green]wrote[/] {escape(f'{report.path}: {report.summary()}')}", highlight=False)
 
 
+@app.command("export-onnx")
+def export_onnx_cmd(
+    src_dir: Annotated[Path, typer.Argument(help="Original gpt-oss checkpoint folder (config.json, safetensors).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="ONNX folder to write.")],
+    ep: Annotated[str, typer.Option(help="Execution provider: cpu, cuda, webgpu or dml.")] = "cpu",
+    precision: Annotated[str, typer.Option(help="int4, fp16 or fp32.")] = "int4",
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verification report as JSON.")] = False,
+) -> None:
+    """Export an original checkpoint to ONNX Runtime GenAI with onnxruntime-genai's builder, and verify it."""
+    from edgeoss import export_onnx
+
+    with _reported():
+        with _progress(as_json) as progress:
+            task = progress.add_task(f"exporting for {ep} ({precision})", total=None)
+            done = export_onnx.export(
+                src_dir,
+                output,
+                ep=ep,
+                precision=precision,
+                overwrite=force,
+                on_line=lambda line: progress.update(task, description=f"exporting: {line[:70]}"),
+            )
+        if as_json:
+            _print_json({**done.report.to_dict(), "load_check": done.load_check.to_dict() if done.load_check else None})
+        else:
+            out.print(f"[green]wrote[/] {escape(f'{done.folder}: {done.report.summary()}')}", highlight=False)
+            out.print(f"builder log: {done.log_file}", highlight=False, markup=False, style="dim")
+        if done.load_check is not None:
+            style = "green" if done.load_check.ok else "bold red"
+            verdict = "loads" if done.load_check.ok else "does not load"
+            err.print(
+                f"{ep}: the export {verdict} here: {done.load_check.detail}", style=style, markup=False, highlight=False
+            )
+            if not done.load_check.ok:
+                raise typer.Exit(32)
+
+
 @app.command("verify")
 def verify_cmd(
     path: Annotated[
@@ -308,12 +346,12 @@ _MARKS = {"pass": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]
 
 
 def _plan_prefs(variant: str | None, backend: str | None, ctx: int | None, prefer: str) -> Any:
-    from edgeoss.planner import Preferences
+    from edgeoss.planner import BACKEND_CHOICES, Preferences
 
     if prefer not in ("quality", "speed"):
         raise UsageError(f"--prefer {prefer!r}", hint="quality or speed")
-    if backend not in (None, "cuda", "metal", "cpu"):
-        raise UsageError(f"--backend {backend!r}", hint="cuda, metal or cpu")
+    if backend not in (None, *BACKEND_CHOICES):
+        raise UsageError(f"--backend {backend!r}", hint=", ".join(BACKEND_CHOICES))
     if variant is not None and variant.removeprefix("gpt-oss-") not in ("20b", "120b"):
         raise UsageError(f"--variant {variant!r}", hint="20b or 120b")
     return Preferences(variant=variant, backend=backend, context=ctx, prefer=prefer)
@@ -326,7 +364,7 @@ def doctor(
     """Check this machine: hardware, backends, what will run and why, models, and what to fix."""
     from edgeoss import doctor as doctor_mod
     from edgeoss.discover.probe import probe
-    from edgeoss.planner import plan as make_plan
+    from edgeoss.planner import plan_here as make_plan
 
     with _reported():
         report = probe()
@@ -356,7 +394,12 @@ def plan_cmd(
         Path | None, typer.Option(help="A saved report (edgeoss doctor --json) instead of probing this machine.")
     ] = None,
     variant: Annotated[str | None, typer.Option(help="20b or 120b (default: the largest that fits).")] = None,
-    backend: Annotated[str | None, typer.Option(help="cuda, metal or cpu (default: the best available).")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="cuda, metal, cpu (llama.cpp), or ort, ort-cuda, ort-webgpu, ort-dml, ort-cpu (default: best)."
+        ),
+    ] = None,
     ctx: Annotated[int | None, typer.Option(min=256, help="Context length (default: the longest that fits).")] = None,
     prefer: Annotated[str, typer.Option(help="quality (largest variant) or speed (smallest).")] = "quality",
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
@@ -364,7 +407,7 @@ def plan_cmd(
     """Show the plan for this machine, or for a saved hardware report."""
     from edgeoss.discover.probe import probe
     from edgeoss.discover.report import HardwareReport
-    from edgeoss.planner import plan as make_plan
+    from edgeoss.planner import plan, plan_here
 
     with _reported():
         prefs = _plan_prefs(variant, backend, ctx, prefer)
@@ -375,7 +418,8 @@ def plan_cmd(
                 raise UsageError(f"{hardware} is not a hardware report: {exc}") from exc
         else:
             report = probe()
-        the_plan = make_plan(report, prefs)
+        # Another machine's report is planned without this machine's load checks.
+        the_plan = plan(report, prefs) if hardware is not None else plan_here(report, prefs)
         if as_json:
             _print_json(the_plan.to_dict())
         else:
@@ -404,18 +448,23 @@ def plan_cmd(
             raise typer.Exit(1)
 
 
-def _load(model: str | None) -> tuple[Any, Any]:
+_BACKEND_HELP = "llama.cpp (GGUF) or ort (onnxruntime-genai, ONNX folders); default: whatever runs the model."
+
+
+def _load(model: str | None, backend: str | None) -> tuple[Any, Any]:
     """(engine, chosen model) for MODEL, planned for this machine."""
     from edgeoss import models
     from edgeoss.discover.probe import probe
-    from edgeoss.engines.llamacpp import LlamaCppEngine
-    from edgeoss.planner import plan as make_plan
+    from edgeoss.engines.loader import open_engine
+    from edgeoss.planner import plan_here as make_plan
 
     the_plan = make_plan(probe()) if model != models.DEMO else None
-    chosen = models.choose(model, plan=the_plan)
+    chosen = models.choose(model, plan=the_plan, backend=backend)
     if chosen.is_demo:
         err.print(models.DEMO_LABEL, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
-    return LlamaCppEngine(chosen.path, chosen.settings), chosen
+    engine = open_engine(chosen)
+    log.info("running %s on %s, %s", chosen.name, engine.name, engine.placement)
+    return engine, chosen
 
 
 def _sampling(max_tokens: int, temperature: float, seed: int | None) -> Any:
@@ -426,7 +475,10 @@ def _sampling(max_tokens: int, temperature: float, seed: int | None) -> Any:
 
 @app.command()
 def run(
-    args: Annotated[list[str], typer.Argument(help="[MODEL] PROMPT  (MODEL: a stored name, a .gguf path, or demo)")],
+    args: Annotated[
+        list[str], typer.Argument(help="[MODEL] PROMPT  (MODEL: a stored name, a .gguf file, an ONNX folder, or demo)")
+    ],
+    backend: Annotated[str | None, typer.Option(help=_BACKEND_HELP)] = None,
     effort: Annotated[str, typer.Option(help="Reasoning effort: low, medium or high.")] = "medium",
     show_reasoning: Annotated[bool, typer.Option("--show-reasoning", help="Print the reasoning (dimmed).")] = False,
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 1024,
@@ -447,7 +499,7 @@ def run(
         model, prompt = (None, args[0]) if len(args) == 1 else (args[0], args[1])
         if effort not in harmony.EFFORTS:
             raise UsageError(f"--effort {effort!r}", hint="low, medium or high")
-        engine, chosen = _load(model)
+        engine, chosen = _load(model, backend)
         reply = generate.Reply()
         cancel = threading.Event()
         try:
@@ -475,6 +527,7 @@ def run(
                 {
                     "model": chosen.name,
                     "demo": chosen.is_demo,
+                    "backend": f"{engine.name}, {engine.placement}",
                     "reasoning": result.reasoning,
                     "content": result.content,
                     "preamble": result.preamble,
@@ -495,7 +548,8 @@ def run(
 
 @app.command()
 def chat(
-    model: Annotated[str | None, typer.Argument(help="A stored name, a .gguf path, or demo.")] = None,
+    model: Annotated[str | None, typer.Argument(help="A stored name, a .gguf file, an ONNX folder, or demo.")] = None,
+    backend: Annotated[str | None, typer.Option(help=_BACKEND_HELP)] = None,
     effort: Annotated[str, typer.Option(help="Reasoning effort: low, medium or high.")] = "medium",
     reasoning: Annotated[str, typer.Option(help="Reasoning display: fold (one line), show or hide.")] = "fold",
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per reply.")] = 2048,
@@ -511,7 +565,7 @@ def chat(
             raise UsageError(f"--reasoning {reasoning!r}", hint=f"choose one of {', '.join(chat_view.MODES)}")
         if effort not in harmony.EFFORTS:
             raise UsageError(f"--effort {effort!r}", hint=f"choose one of {', '.join(harmony.EFFORTS)}")
-        engine, chosen = _load(model)
+        engine, chosen = _load(model, backend)
         turns: list[Any] = []
         last_reasoning = ""
         err.print(f"chatting with {chosen.name} (effort {effort}); /exit to leave", highlight=False, markup=False)
@@ -582,8 +636,9 @@ def chat(
 @app.command()
 def serve(
     model: Annotated[
-        str | None, typer.Argument(help="A stored name, a .gguf path, or demo (default: planned).")
+        str | None, typer.Argument(help="A stored name, a .gguf file, an ONNX folder, or demo (default: planned).")
     ] = None,
+    backend: Annotated[str | None, typer.Option(help=_BACKEND_HELP)] = None,
     host: Annotated[str, typer.Option(help="Address to bind; not loopback needs --api-key.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = constants.DEFAULT_PORT,
     api_key: Annotated[
@@ -626,6 +681,7 @@ def serve(
             queue_size=queue,
             yes=yes,
             insecure=insecure,
+            backend=backend,
         )
         serve_mod.run(request)
 

@@ -128,8 +128,9 @@ def _backends(report: HardwareReport) -> list[Check]:
                 "backends",
                 "warn",
                 "DirectML",
-                "no DirectML build of gpt-oss loads today (the export decomposes the MoE and the graph fails); "
-                "edgeoss will not plan it",
+                "no DirectML build of gpt-oss is known to load (the export decomposes the MoE and the graph "
+                "fails); edgeoss plans DirectML only for a model verified to load here",
+                "edgeoss export-onnx CHECKPOINT -o OUT --ep dml checks a new export; import it if it loads",
             )
         )
     return checks
@@ -225,7 +226,7 @@ def as_json(report: HardwareReport, plan: Plan, checks: list[Check]) -> dict[str
 
 def main() -> None:
     from edgeoss.discover.probe import probe
-    from edgeoss.planner import plan as make_plan
+    from edgeoss.planner import plan_here as make_plan
 
     report = probe()
     the_plan = make_plan(report)

@@ -4,6 +4,8 @@ folder from disk or a USB stick into the store, verified on arrival.
 The source is checked first (headers only, so a wrong file is refused before
 gigabytes move), then hard-linked when it is on the store's disk or copied,
 then the stored copy is verified byte for byte and its sha256 recorded.
+A DirectML folder is also loaded on DirectML, and the answer recorded: the
+planner plans DirectML only for a model that loaded.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from edgeoss import onnx_folder, spec
 from edgeoss.errors import FileAccessError, UsageError
@@ -70,6 +73,12 @@ def import_path(
         target = tmp / entry
         stored = onnx_folder.verify(target, deep=True) if entry == "." else gguf_verify.verify(target, deep=True)
         _checked(stored)
+        source: dict[str, Any] = dict(origin or {"kind": "import", "path": str(path)})
+        if stored.format == "onnx-dml":
+            # The planner uses DirectML only for a model that loaded on it here.
+            from edgeoss.onnx_load_check import check
+
+            source["load_check"] = check(target, "dml").to_dict()
         return Manifest(
             name="",
             variant=stored.variant if stored.variant in spec.VARIANTS else "custom",
@@ -77,7 +86,7 @@ def import_path(
             backend="ort-genai" if stored.format.startswith("onnx") else "llama.cpp",
             entry=entry,
             files=files_of(tmp, stored),
-            source=origin or {"kind": "import", "path": str(path)},
+            source=source,
             verified_at=now(),
         )
 

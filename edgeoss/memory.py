@@ -169,3 +169,16 @@ def footprint(
     if n_cpu_moe:
         cpu += compute_bytes(hp, n_ubatch) // 4  # the CPU runs those layers' expert matmuls
     return Footprint(gpu, cpu)
+
+
+def ort_footprint(
+    hp: spec.Hparams, weights: Weights, context: int, *, on_gpu: bool, context_overhead: int = CUDA_CONTEXT
+) -> Footprint:
+    """An estimate for onnxruntime-genai (not checked against its allocator):
+    the whole model on one device, int4 weights about as large as MXFP4, and
+    a KV cache like llama.cpp's (0.18 keeps only the window on sliding layers)."""
+    kv = kv_cache_bytes(hp, context)
+    model = weights.total + kv + compute_bytes(hp)
+    if not on_gpu:
+        return Footprint(0, model + PROCESS_OVERHEAD)
+    return Footprint(model + context_overhead, host_compute_bytes(hp) + PROCESS_OVERHEAD)

@@ -5,6 +5,14 @@ Default: the largest variant that fits with a safety margin, then the
 longest context that fits (up to 131072), then the fewest expert layers
 kept on the CPU. `prefer="speed"` tries the smaller variant first.
 
+Backends, best first: a GPU before the CPU; an installed engine before one
+that is not; llama.cpp before onnxruntime-genai (it can keep experts in
+RAM when VRAM is short, and its speed is measured here). So ONNX is
+planned where it is the best choice: a GPU that only onnxruntime-genai can
+drive here (CUDA without a CUDA llama.cpp, WebGPU on AMD or Intel), or a
+machine without llama-cpp-python. DirectML is planned only once a DirectML
+artifact has been verified to load on this machine.
+
 Run on its own: python -m edgeoss.planner [REPORT.json]
 """
 
@@ -28,10 +36,14 @@ RAM_MARGIN_FRACTION = 0.10
 RAM_MARGIN_MIN = 1 * GIB
 
 
+BACKEND_CHOICES = ("cuda", "metal", "cpu", "ort", "ort-cuda", "ort-webgpu", "ort-dml", "ort-cpu")
+"""What --backend accepts: llama.cpp's cuda, metal, cpu; onnxruntime-genai as ort or ort-PROVIDER."""
+
+
 @dataclass
 class Preferences:
     variant: str | None = None  # "gpt-oss-20b" / "gpt-oss-120b"
-    backend: str | None = None  # "cuda", "metal", "cpu"
+    backend: str | None = None  # one of BACKEND_CHOICES
     context: int | None = None
     prefer: str = "quality"  # or "speed"
 
@@ -46,7 +58,7 @@ class Rejected:
 @dataclass
 class Plan:
     fits: bool
-    backend: str  # "llama.cpp-cuda", "llama.cpp-metal", "llama.cpp-cpu", or "" when nothing fits
+    backend: str  # "llama.cpp-cuda|metal|cpu", "ort-genai-cuda|webgpu|dml|cpu", or "" when nothing fits
     variant: str
     artifact: dict[str, Any]
     placement: str  # "gpu", "gpu+cpu-experts", "cpu", "none"
@@ -72,13 +84,26 @@ def gib(n: float) -> str:
 
 @dataclass(frozen=True)
 class _Device:
-    """Where weights can go: a backend and its memory budgets."""
+    """Where weights can go: an engine, a backend and its memory budgets."""
 
-    backend: str  # cuda, metal, cpu
+    backend: str  # cuda, metal, cpu; for onnxruntime-genai also webgpu, dml
     gpus: list[GPU]
     gpu_budget: int  # 0 for the CPU backend
     ram_budget: int
-    unified: bool  # Apple: GPU and CPU share one RAM budget
+    unified: bool  # Apple, integrated GPUs: GPU and CPU share one RAM budget
+    engine: str = "llama.cpp"  # or "ort-genai"
+    installed: bool = True  # False: the engine is not installed yet (the plan says to install it)
+
+    @property
+    def name(self) -> str:
+        return f"{self.engine}-{self.backend}"
+
+    def wanted(self, backend: str | None) -> bool:
+        if backend is None:
+            return True
+        if self.engine == "llama.cpp":
+            return backend == self.backend
+        return backend in ("ort", f"ort-{self.backend}")
 
 
 def _ram_budget(report: HardwareReport, margin: bool = True) -> int:
@@ -94,12 +119,56 @@ def _gpu_budget(gpu: GPU, margin: bool = True) -> int:
 
 
 def devices(
-    report: HardwareReport, plan_notes: list[str], rejected: list[Rejected], margin: bool = True
+    report: HardwareReport,
+    plan_notes: list[str],
+    rejected: list[Rejected],
+    margin: bool = True,
+    verified_loads: frozenset[str] = frozenset(),
 ) -> list[_Device]:
-    """The backends this machine (and this llama.cpp build) can run, best first."""
+    """The backends this machine (and these builds) can run, best first."""
+    llama_devices = _llama_devices(report, plan_notes, rejected, margin, verified_loads)
+    ort_devices = _ort_devices(report, margin, verified_loads)
+    # Stable sort: GPUs first, installed engines first, llama.cpp before onnxruntime-genai.
+    return sorted(
+        llama_devices + ort_devices,
+        key=lambda d: (d.backend == "cpu", not d.installed, d.engine != "llama.cpp"),
+    )
+
+
+def _ort_devices(report: HardwareReport, margin: bool, verified_loads: frozenset[str]) -> list[_Device]:
+    ort = report.backends.ort_genai
+    if not ort.available:
+        return []
+    ram = _ram_budget(report, margin)
+    out = []
+    cuda = [g for g in report.gpus if g.vendor == "nvidia" and "cuda" in g.apis]
+    if cuda and "cuda" in ort.providers:
+        out.append(_Device("cuda", cuda[:1], _gpu_budget(cuda[0], margin), ram, False, engine="ort-genai"))
+    others = [g for g in report.gpus if g.vendor in ("amd", "intel", "qualcomm", "other")]
+    if others and "webgpu" in ort.providers:
+        gpu = max(others, key=lambda g: g.memory_total_bytes or 0)
+        budget = ram if gpu.unified_memory else _gpu_budget(gpu, margin)
+        out.append(_Device("webgpu", [gpu], budget, ram, gpu.unified_memory, engine="ort-genai"))
+    directml = [g for g in others if "directml" in g.apis]
+    if directml and "dml" in ort.providers and "onnx-dml" in verified_loads:
+        gpu = directml[0]
+        budget = ram if gpu.unified_memory else _gpu_budget(gpu, margin)
+        out.append(_Device("dml", [gpu], budget, ram, gpu.unified_memory, engine="ort-genai"))
+    out.append(_Device("cpu", [], 0, ram, unified=False, engine="ort-genai"))
+    return out
+
+
+def _llama_devices(
+    report: HardwareReport,
+    plan_notes: list[str],
+    rejected: list[Rejected],
+    margin: bool,
+    verified_loads: frozenset[str],
+) -> list[_Device]:
     out: list[_Device] = []
     ram = _ram_budget(report, margin)
     llama = report.backends.llama_cpp
+    installed = llama.available
     cuda = [g for g in report.gpus if g.vendor == "nvidia" and "cuda" in g.apis]
     apple = [g for g in report.gpus if g.vendor == "apple"]
     if cuda:
@@ -108,29 +177,35 @@ def devices(
                 "this llama-cpp-python build has no CUDA; the GPU stays idle until a CUDA build is installed"
             )
         else:
-            out.append(_Device("cuda", cuda, sum(_gpu_budget(g, margin) for g in cuda), ram, unified=False))
+            out.append(
+                _Device("cuda", cuda, sum(_gpu_budget(g, margin) for g in cuda), ram, False, installed=installed)
+            )
     if apple:
         if llama.available and not (llama.gpu_offload and "Metal" in llama.devices):
             plan_notes.append("this llama-cpp-python build has no Metal; install one to use the GPU")
         else:
             gpu = apple[0]
             working_set = gpu.working_set_bytes or int((gpu.memory_total_bytes or 0) * 2 / 3)
-            out.append(_Device("metal", apple, min(working_set - memory.METAL_CONTEXT, ram), ram, unified=True))
+            budget = min(working_set - memory.METAL_CONTEXT, ram)
+            out.append(_Device("metal", apple, budget, ram, True, installed=installed))
     for gpu in report.gpus:
         if gpu.vendor in ("amd", "intel", "qualcomm", "other") and "directml" in gpu.apis:
+            if "onnx-dml" in verified_loads and "dml" in report.backends.ort_genai.providers:
+                continue  # planned through onnxruntime-genai
             rejected.append(
                 Rejected(
                     "any",
                     "onnx-directml",
-                    f"{gpu.name}: no DirectML build of gpt-oss loads today "
-                    "(the DirectML export decomposes the MoE and the graph fails to load)",
+                    f"{gpu.name}: no DirectML build of gpt-oss has been verified to load here "
+                    "(the DirectML export decomposes the MoE and the graph fails to load; "
+                    "edgeoss export-onnx --ep dml checks a new one)",
                 )
             )
         elif gpu.vendor in ("amd", "intel") and not gpu.unified_memory:
             rejected.append(
                 Rejected("any", "llama.cpp-vulkan", f"{gpu.name}: edgeoss does not ship a Vulkan or ROCm build yet")
             )
-    out.append(_Device("cpu", [], 0, ram, unified=False))
+    out.append(_Device("cpu", [], 0, ram, unified=False, installed=installed))
     return out
 
 
@@ -138,6 +213,8 @@ def _fit(
     hp: spec.Hparams, weights: Weights, device: _Device, contexts: tuple[int, ...]
 ) -> tuple[int, int, Footprint] | None:
     """(context, n_cpu_moe, footprint) of the best fitting placement, or None."""
+    if device.engine == "ort-genai":
+        return _fit_ort(hp, weights, device, contexts)
     for context in contexts:
         if device.backend == "cpu":
             fp = memory.footprint(hp, weights, context, on_gpu=False)
@@ -163,7 +240,26 @@ def _fit(
     return None
 
 
+def _fit_ort(
+    hp: spec.Hparams, weights: Weights, device: _Device, contexts: tuple[int, ...]
+) -> tuple[int, int, Footprint] | None:
+    """onnxruntime-genai keeps the whole model on one device: no experts in RAM."""
+    for context in contexts:
+        fp = memory.ort_footprint(hp, weights, context, on_gpu=device.backend != "cpu")
+        if device.backend == "cpu":
+            within = fp.cpu <= device.ram_budget
+        else:
+            within = fp.gpu <= device.gpu_budget and fp.cpu <= device.ram_budget
+            if device.unified:
+                within = within and fp.total <= device.ram_budget
+        if within:
+            return context, 0, fp
+    return None
+
+
 def _smallest_need(hp: spec.Hparams, weights: Weights, device: _Device) -> Footprint:
+    if device.engine == "ort-genai":
+        return memory.ort_footprint(hp, weights, MIN_CONTEXT, on_gpu=device.backend != "cpu")
     if device.backend == "cpu":
         return memory.footprint(hp, weights, MIN_CONTEXT, on_gpu=False)
     return memory.footprint(hp, weights, MIN_CONTEXT, on_gpu=True, n_cpu_moe=hp.num_layers)
@@ -179,12 +275,17 @@ def _speed(device: _Device, hp: spec.Hparams, n_cpu_moe: int) -> str:
     return "slow-to-medium: most experts run on the CPU"
 
 
-def plan(report: HardwareReport, prefs: Preferences | None = None) -> Plan:
-    """The plan with a safety margin; failing that, one without it, marked tight."""
-    first = _plan(report, prefs or Preferences(), margin=True)
+def plan(
+    report: HardwareReport, prefs: Preferences | None = None, verified_loads: frozenset[str] = frozenset()
+) -> Plan:
+    """The plan with a safety margin; failing that, one without it, marked tight.
+
+    `verified_loads`: formats of stored models that have been checked to load
+    on this machine (only "onnx-dml" changes anything: see the module doc)."""
+    first = _plan(report, prefs or Preferences(), True, verified_loads)
     if first.fits:
         return first
-    tight = _plan(report, prefs or Preferences(), margin=False)
+    tight = _plan(report, prefs or Preferences(), False, verified_loads)
     if not tight.fits:
         return first
     tight.warnings.insert(
@@ -196,7 +297,7 @@ def plan(report: HardwareReport, prefs: Preferences | None = None) -> Plan:
     return tight
 
 
-def _plan(report: HardwareReport, prefs: Preferences, margin: bool) -> Plan:
+def _plan(report: HardwareReport, prefs: Preferences, margin: bool, verified_loads: frozenset[str]) -> Plan:
     notes: list[str] = []
     rejected: list[Rejected] = []
     order = ["gpt-oss-120b", "gpt-oss-20b"] if prefs.prefer != "speed" else ["gpt-oss-20b", "gpt-oss-120b"]
@@ -204,36 +305,39 @@ def _plan(report: HardwareReport, prefs: Preferences, margin: bool) -> Plan:
         wanted = prefs.variant if prefs.variant.startswith("gpt-oss") else f"gpt-oss-{prefs.variant}"
         order = [wanted]
     contexts = (prefs.context,) if prefs.context else CONTEXTS
-    all_devices = devices(report, notes, rejected, margin)
-    usable = [d for d in all_devices if prefs.backend in (None, d.backend)]
+    all_devices = devices(report, notes, rejected, margin, verified_loads)
+    usable = [d for d in all_devices if d.wanted(prefs.backend)]
     if prefs.backend and not usable:
         rejected.append(Rejected("any", prefs.backend, f"no usable {prefs.backend} device on this machine"))
 
     best_need: tuple[str, _Device, Footprint] | None = None
     for variant in order:
         hp = spec.VARIANTS[variant]
-        artifact = catalog.find(variant, "gguf")
-        assert artifact is not None
         weights = Weights.estimate(hp)
         for device in usable:
+            artifact = _artifact(variant, device)
+            if artifact is None:
+                rejected.append(
+                    Rejected(
+                        variant,
+                        device.name,
+                        f"no ONNX build of {variant} for {device.backend} is published "
+                        "(edgeoss export-onnx makes one from the original checkpoint)",
+                    )
+                )
+                continue
             found = _fit(hp, weights, device, contexts)
             if found is None:
                 need = _smallest_need(hp, weights, device)
                 where = "RAM" if device.backend == "cpu" else "GPU memory"
                 have = device.ram_budget if device.backend == "cpu" else device.gpu_budget
                 needed = need.cpu if device.backend == "cpu" else need.gpu
+                experts = " even with every expert on the CPU" if device.engine == "llama.cpp" else ""
                 rejected.append(
                     Rejected(
                         variant,
-                        f"llama.cpp-{device.backend}",
-                        f"needs {gib(needed)} of {where} at "
-                        f"{contexts[-1]} tokens even with every expert on the CPU; {gib(have)} usable",
-                    )
-                    if device.backend != "cpu"
-                    else Rejected(
-                        variant,
-                        "llama.cpp-cpu",
-                        f"needs {gib(needed)} of RAM at {contexts[-1]} tokens; {gib(have)} usable",
+                        device.name,
+                        f"needs {gib(needed)} of {where} at {contexts[-1]} tokens{experts}; {gib(have)} usable",
                     )
                 )
                 if best_need is None or need.total < best_need[2].total:
@@ -243,6 +347,14 @@ def _plan(report: HardwareReport, prefs: Preferences, margin: bool) -> Plan:
             return _build(report, hp, artifact, device, context, n_cpu_moe, fp, notes, rejected, prefs, margin)
 
     return _nothing_fits(report, order, best_need, notes, rejected)
+
+
+def _artifact(variant: str, device: _Device) -> catalog.Artifact | None:
+    if device.engine == "llama.cpp":
+        return catalog.find(variant, "gguf")
+    if device.backend == "dml":  # published nowhere: the one verified in the store
+        return catalog.Artifact(variant, "onnx-dml", "", (), ".", "ort-genai", None)
+    return catalog.find(variant, f"onnx-{device.backend}")
 
 
 def _build(
@@ -259,30 +371,32 @@ def _build(
     margin: bool,
 ) -> Plan:
     reasons: list[str] = []
+    via = " with onnxruntime-genai" if device.engine == "ort-genai" else ""
     if device.backend == "cpu":
         placement, n_gpu_layers = "cpu", 0
-        reasons.append(f"{hp.name} runs on the CPU: {gib(fp.cpu)} of {gib(device.ram_budget)} usable RAM")
+        reasons.append(f"{hp.name} runs on the CPU{via}: {gib(fp.cpu)} of {gib(device.ram_budget)} usable RAM")
     else:
         names = ", ".join(sorted({g.name for g in device.gpus}))
         n_gpu_layers = hp.num_layers + 1
         placement = "gpu" if n_cpu_moe == 0 else "gpu+cpu-experts"
         reasons.append(
-            f"{hp.name} on {device.backend.upper()} ({names}): {gib(fp.gpu)} of {gib(device.gpu_budget)} usable GPU "
-            f"memory, {gib(fp.cpu)} of RAM"
+            f"{hp.name} on {device.backend.upper()}{via} ({names}): {gib(fp.gpu)} of {gib(device.gpu_budget)} "
+            f"usable GPU memory, {gib(fp.cpu)} of RAM"
         )
         if n_cpu_moe:
             reasons.append(
                 f"the experts of {n_cpu_moe} of {hp.num_layers} layers stay in RAM (like --n-cpu-moe {n_cpu_moe}); "
                 "attention and the other experts run on the GPU"
             )
+    if device.engine == "ort-genai":
+        reasons.append(_why_ort(report, device))
+    kv = memory.kv_cache_bytes(hp, context)
     if prefs.context:
-        reasons.append(f"context {context} tokens, as asked (KV cache {gib(memory.kv_cache_bytes(hp, context))})")
+        reasons.append(f"context {context} tokens, as asked (KV cache {gib(kv)})")
     elif context == CONTEXTS[0]:
-        reasons.append(f"full context of {context} tokens fits (KV cache {gib(memory.kv_cache_bytes(hp, context))})")
+        reasons.append(f"full context of {context} tokens fits (KV cache {gib(kv)})")
     else:
-        reasons.append(
-            f"context {context} tokens: the longest that fits (KV cache {gib(memory.kv_cache_bytes(hp, context))})"
-        )
+        reasons.append(f"context {context} tokens: the longest that fits (KV cache {gib(kv)})")
     smaller = [r for r in rejected if r.variant != hp.name and r.variant != "any"]
     if hp.name == "gpt-oss-20b" and prefs.prefer != "speed" and smaller:
         reasons.append("gpt-oss-120b does not fit; see rejected")
@@ -297,14 +411,17 @@ def _build(
         if device.backend == "cuda" and len(device.gpus) > 1:
             reasons.append(f"layers split across {len(device.gpus)} GPUs in proportion to their free memory")
     warnings = list(notes)
+    if device.engine == "ort-genai":
+        warnings.append("onnxruntime-genai memory figures are estimates from the spec, not measured")
     if report.disk_free_bytes is not None and artifact.approx_bytes and report.disk_free_bytes < artifact.approx_bytes:
         warnings.append(f"{gib(artifact.approx_bytes)} download needs more than the {gib(report.disk_free_bytes)} free")
     return Plan(
         fits=True,
-        backend=f"llama.cpp-{device.backend}",
+        backend=device.name,
         variant=hp.name,
         artifact={
             "name": artifact.name,
+            "format": artifact.format,
             "repo": artifact.repo,
             "files": list(artifact.patterns),
             "approx_bytes": artifact.approx_bytes,
@@ -322,6 +439,17 @@ def _build(
         warnings=warnings,
         fixes=[],
     )
+
+
+def _why_ort(report: HardwareReport, device: _Device) -> str:
+    llama = report.backends.llama_cpp
+    if not llama.available:
+        return "onnxruntime-genai: llama-cpp-python is not installed and onnxruntime-genai is"
+    if device.backend == "cuda":
+        return "onnxruntime-genai: it has CUDA here and this llama-cpp-python build does not"
+    if device.backend in ("webgpu", "dml"):
+        return f"onnxruntime-genai: {device.backend} reaches this GPU; edgeoss ships no llama.cpp build that does"
+    return "onnxruntime-genai, as asked"
 
 
 def _nothing_fits(
@@ -368,6 +496,13 @@ def _nothing_fits(
     )
 
 
+def plan_here(report: HardwareReport, prefs: Preferences | None = None) -> Plan:
+    """plan() for this machine: with what its store says has loaded here."""
+    from edgeoss.store import Store
+
+    return plan(report, prefs, Store().verified_loads())
+
+
 def main() -> None:
     from edgeoss.discover.probe import probe
 
@@ -376,7 +511,7 @@ def main() -> None:
         if len(sys.argv) > 1
         else probe()
     )
-    print(json.dumps(plan(report).to_dict(), indent=2))
+    print(json.dumps(plan_here(report).to_dict(), indent=2))
 
 
 if __name__ == "__main__":

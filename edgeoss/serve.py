@@ -14,6 +14,7 @@ import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from rich.console import Console
 
@@ -36,6 +37,7 @@ class ServeRequest:
     queue_size: int = 16
     yes: bool = False
     insecure: bool = False
+    backend: str | None = None  # "llama.cpp" or "ort"; None: whatever runs the model
 
 
 def check_safety(request: ServeRequest) -> None:
@@ -63,15 +65,15 @@ def choose_model(request: ServeRequest, ask: Callable[[str], bool]) -> models.Ch
     """The model to serve: as asked, else the best installed, else pull the
     planned variant (asking first), else the demo model."""
     from edgeoss.discover.probe import probe
-    from edgeoss.planner import plan as make_plan
+    from edgeoss.planner import plan_here as make_plan
 
     if request.model == models.DEMO:
-        return models.choose(models.DEMO)
+        return models.choose(models.DEMO, backend=request.backend)
     the_plan = make_plan(probe())
     try:
-        return models.choose(request.model, plan=the_plan)
+        return models.choose(request.model, plan=the_plan, backend=request.backend)
     except models.NoModelError:
-        if request.model is not None:
+        if request.model is not None or request.backend is not None:
             raise
     if the_plan.fits:
         size = the_plan.artifact.get("approx_bytes") or 0
@@ -82,7 +84,7 @@ def choose_model(request: ServeRequest, ask: Callable[[str], bool]) -> models.Ch
             from edgeoss import pull
 
             try:
-                pull.pull(the_plan.variant)
+                pull.pull(the_plan.variant, str(the_plan.artifact.get("format", "gguf")))
                 return models.choose(None, plan=the_plan)
             except EdgeossError as exc:
                 err.print(f"the download failed: {exc.message}", style="yellow", markup=False)
@@ -100,29 +102,48 @@ def _ask_in_terminal(question: str) -> bool:
 
 
 def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, ServeOptions]:
-    from edgeoss.engines.llamacpp_batch import BatchEngine
+    from edgeoss.engines.loader import open_server_engine
 
     settings = chosen.settings
     if request.ctx is not None:
         settings = replace(settings, context_length=request.ctx)
+    parallel = request.parallel
+    if chosen.backend == "ort" and parallel > 1:
+        err.print(
+            f"onnxruntime-genai decodes one sequence at a time: --parallel {parallel} becomes 1 "
+            "(other requests wait in the queue)",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
+        parallel = 1
     manifest = chosen.manifest
     info = ModelInfo(
         name=chosen.name,
         path=chosen.path,
         variant=manifest.variant if manifest is not None else chosen.name,
         is_demo=chosen.is_demo,
-        size_bytes=manifest.total_bytes if manifest is not None else chosen.path.stat().st_size,
+        size_bytes=manifest.total_bytes if manifest is not None else _size(chosen.path),
+        backend="onnxruntime-genai" if chosen.backend == "ort" else "llama.cpp",
+        quantization=(manifest.format if manifest is not None else "onnx") if chosen.backend == "ort" else "MXFP4",
+        placement=f"{chosen.provider} execution provider" if chosen.backend == "ort" else settings.placement(),
     )
     host = ModelHost(
         info,
         settings,
-        parallel=request.parallel,
+        parallel=parallel,
         queue_size=request.queue_size,
         keep_alive_s=request.keep_alive_s,
-        engine_factory=lambda path, s, n: BatchEngine(path, s, parallel=n),
+        engine_factory=lambda path, s, n: open_server_engine(chosen.backend, chosen.provider, path, s, n),
         on_state=_print_state,
     )
     return host, request.options
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
 
 
 def _print_state(state: str, detail: str) -> None:
@@ -134,7 +155,7 @@ def banner(host: ModelHost, options: ServeOptions) -> None:
     url = f"http://{'[' + options.host + ']' if ':' in options.host else options.host}:{options.port}"
     if host.info.is_demo:
         err.print(f"\n  {models.DEMO_LABEL.upper()}\n  pull a real model: edgeoss pull\n", style="bold black on yellow")
-    err.print(f"edgeoss serving {host.info.name} at {url}", highlight=False, markup=False)
+    err.print(f"edgeoss serving {host.info.name} ({host.info.backend}) at {url}", highlight=False, markup=False)
     err.print(f"  web chat: {url}/   OpenAI: {url}/v1   Ollama: {url}/api", highlight=False, markup=False)
     s = host.settings
     per_seq = s.context_length // host.parallel

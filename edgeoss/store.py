@@ -114,6 +114,15 @@ class Store:
             raise ModelNotFoundError(f"no model named {name!r} in the store ({known})", hint="see `edgeoss list`")
         return self._read(folder)
 
+    def verified_loads(self) -> frozenset[str]:
+        """Formats of stored models that were checked to load on this machine
+        (source.load_check, written by export-onnx and import)."""
+        return frozenset(
+            m.format
+            for m in self.list()
+            if isinstance(m.source.get("load_check"), dict) and m.source["load_check"].get("ok")
+        )
+
     def entry_path(self, manifest: Manifest) -> Path:
         return self.folder(manifest.name) / manifest.entry
 

@@ -43,3 +43,21 @@ def tiny_f32_gguf(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("gguf") / "tiny-f32.gguf"
     convert.convert(tiny_checkpoint, out, outtype="f32")
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint: Path) -> Path:
+    """The tiny checkpoint as an ONNX Runtime GenAI folder (fp32, CPU): built
+    once by `edgeoss export-onnx` and cached (tests/onnx_fixture.py)."""
+    pytest.importorskip("onnxruntime_genai")
+    import onnx_fixture
+
+    from edgeoss import export_onnx
+
+    found = onnx_fixture.cached()
+    if found is not None:
+        return found
+    missing = export_onnx.missing_dependencies()
+    if missing:
+        pytest.skip(f"no cached ONNX fixture, and building one needs {', '.join(missing)}")
+    return onnx_fixture.build(tiny_checkpoint)

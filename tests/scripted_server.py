@@ -1,12 +1,14 @@
-"""Test double: the real edgeoss server (create_app, uvicorn, the batched
-llama.cpp engine) in a real process, on a synthetic model whose choices are
-steered per request by a forced token script.
+"""Test double: the real edgeoss server (create_app, uvicorn, the engine
+edgeoss serve would open: batched llama.cpp, or onnxruntime-genai one
+sequence at a time) in a real process, on a synthetic model whose choices
+are steered per request by a forced token script.
 
 A request that carries `X-Test-Script: <base64 of harmony text>` gets a
 ForcedScript logits processor: llama.cpp still decodes every token, but only
 the scripted id can be sampled. Requests without it sample freely.
 
-    python tests/scripted_server.py MODEL.gguf PORT [--parallel N] [--queue N] [--ctx N]
+    python tests/scripted_server.py MODEL.gguf|ONNX_DIR PORT [--backend llama.cpp|ort]
+        [--parallel N] [--queue N] [--ctx N]
         [--api-key K] [--keep-alive S] [--max-body N] [--timeout S] [--host H] [--cors-origin O] [--log-prompts]
 """
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from edgeoss import harmony, logs
 from edgeoss.engines.base import LogitsProcessor
 from edgeoss.engines.llamacpp import Settings
-from edgeoss.engines.llamacpp_batch import BatchEngine
+from edgeoss.engines.loader import open_server_engine
 from edgeoss.server.app import ServeOptions, create_app
 from edgeoss.server.host import ModelHost, ModelInfo, parse_keep_alive
 from forced import ForcedScript
@@ -44,6 +46,7 @@ def main() -> None:
     p.add_argument("model", type=Path)
     p.add_argument("port", type=int)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--backend", default="llama.cpp", choices=["llama.cpp", "ort"])
     p.add_argument("--parallel", type=int, default=2)
     p.add_argument("--queue", type=int, default=8)
     p.add_argument("--ctx", type=int, default=4096)
@@ -56,14 +59,18 @@ def main() -> None:
     p.add_argument("--log-prompts", action="store_true")
     a = p.parse_args()
     logs.setup(0)
-    info = ModelInfo(a.name, a.model, "gpt-oss-20b", is_demo=True, size_bytes=a.model.stat().st_size)
+    size = (
+        sum(f.stat().st_size for f in a.model.rglob("*") if f.is_file()) if a.model.is_dir() else a.model.stat().st_size
+    )
+    backend = "onnxruntime-genai" if a.backend == "ort" else "llama.cpp"
+    info = ModelInfo(a.name, a.model, "gpt-oss-20b", is_demo=True, size_bytes=size, backend=backend)
     host = ModelHost(
         info,
         Settings(context_length=a.ctx, use_mmap=False),
-        parallel=a.parallel,
+        parallel=1 if a.backend == "ort" else a.parallel,
         queue_size=a.queue,
         keep_alive_s=parse_keep_alive(a.keep_alive),
-        engine_factory=lambda path, s, n: BatchEngine(path, s, parallel=n),
+        engine_factory=lambda path, s, n: open_server_engine(a.backend, "cpu", path, s, n),
     )
     options = ServeOptions(
         host=a.host,

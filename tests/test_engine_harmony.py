@@ -1,8 +1,8 @@
 """The llama.cpp engine and the harmony layer, through the real model.
 
-Token scripts are forced through llama.cpp with a logits processor
+Token scripts are forced through the engine with a logits processor
 (tests/forced.py), so the real engine decodes them and the real parser
-reads them.
+reads them. The script tests run through onnxruntime-genai too.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 import needs_llama
 from edgeoss import harmony, resources, spec, synth
 from edgeoss.engines import llamacpp
-from edgeoss.engines.base import Sampling
+from edgeoss.engines.base import Engine, Sampling
 from edgeoss.engines.llamacpp import EngineError, LlamaCppEngine, Settings
 from edgeoss.llamacpp_placement import unsupported_reason
 from forced import ForcedScript
@@ -35,12 +35,23 @@ def engine(tiny_gguf: Path) -> LlamaCppEngine:
     return LlamaCppEngine(tiny_gguf, Settings(context_length=2048, use_mmap=False))
 
 
+@pytest.fixture(scope="module", params=["llama.cpp", "ort"])
+def script_engine(request: pytest.FixtureRequest, engine: LlamaCppEngine) -> Engine:
+    """Each engine the forced-script harmony tests run through."""
+    if request.param == "llama.cpp":
+        return engine
+    pytest.importorskip("onnxruntime_genai")
+    from edgeoss.engines.ortgenai import OrtGenAIEngine
+
+    return OrtGenAIEngine(request.getfixturevalue("tiny_onnx"), "cpu", context_length=2048)
+
+
 PROMPT = harmony.render(
     [harmony.Turn("user", "What is the weather in Paris?")], harmony.RenderOptions(date="2026-11-23")
 )
 
 
-def run_script(engine: LlamaCppEngine, text: str) -> harmony.StreamParser:
+def run_script(engine: Engine, text: str) -> harmony.StreamParser:
     script = enc().encode(text, allowed_special="all")
     parser = harmony.StreamParser()
     for token in engine.generate(
@@ -147,9 +158,9 @@ def test_without_expert_overrides_whole_layers_stay_on_the_cpu(
         engine.close()
 
 
-def test_analysis_then_final(engine: LlamaCppEngine) -> None:
+def test_analysis_then_final(script_engine: Engine) -> None:
     p = run_script(
-        engine,
+        script_engine,
         "<|channel|>analysis<|message|>The user wants weather.<|end|>"
         "<|start|>assistant<|channel|>final<|message|>It is sunny.<|return|>",
     )
@@ -164,9 +175,9 @@ def test_analysis_then_final(engine: LlamaCppEngine) -> None:
 
 
 @pytest.mark.parametrize("channel", ["commentary", "analysis"])
-def test_tool_call_on_either_channel(engine: LlamaCppEngine, channel: str) -> None:
+def test_tool_call_on_either_channel(script_engine: Engine, channel: str) -> None:
     p = run_script(
-        engine,
+        script_engine,
         f'<|channel|>{channel} to=functions.get_weather <|constrain|>json<|message|>{{"city": "Paris"}}<|call|>',
     )
     (call,) = p.result.tool_calls
@@ -174,9 +185,9 @@ def test_tool_call_on_either_channel(engine: LlamaCppEngine, channel: str) -> No
     assert p.result.content == "" and p.result.reasoning == ""
 
 
-def test_preamble_then_call(engine: LlamaCppEngine) -> None:
+def test_preamble_then_call(script_engine: Engine) -> None:
     p = run_script(
-        engine,
+        script_engine,
         "<|channel|>analysis<|message|>Check it.<|end|>"
         "<|start|>assistant<|channel|>commentary<|message|>Looking that up.<|end|>"
         "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
@@ -187,8 +198,8 @@ def test_preamble_then_call(engine: LlamaCppEngine) -> None:
     assert [c.name for c in r.tool_calls] == ["get_weather"]
 
 
-def test_structured_output(engine: LlamaCppEngine) -> None:
-    p = run_script(engine, '<|channel|>final<|message|>{"temperature": 21, "unit": "C"}<|return|>')
+def test_structured_output(script_engine: Engine) -> None:
+    p = run_script(script_engine, '<|channel|>final<|message|>{"temperature": 21, "unit": "C"}<|return|>')
     assert p.result.content == '{"temperature": 21, "unit": "C"}'
 
 
@@ -202,8 +213,8 @@ def test_structured_output(engine: LlamaCppEngine) -> None:
         "<|channel|>final<|message|>answer<|call|>",
     ],
 )
-def test_malformed_output_never_raises_and_never_leaks_analysis(engine: LlamaCppEngine, script: str) -> None:
-    p = run_script(engine, script)
+def test_malformed_output_never_raises_and_never_leaks_analysis(script_engine: Engine, script: str) -> None:
+    p = run_script(script_engine, script)
     r = p.result
     assert r.finish_reason in ("stop", "tool_calls")
     assert "secret" not in r.content and "thinking" not in r.content

@@ -1,10 +1,9 @@
 """The ONNX Runtime GenAI engine on a tiny synthetic gpt-oss exported by
-onnxruntime-genai's own model builder (fp32, CPU)."""
+`edgeoss export-onnx` through onnxruntime-genai's own model builder (fp32,
+CPU; the tiny_onnx fixture in conftest.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -17,21 +16,8 @@ from edgeoss.engines.ortgenai import OrtGenAIEngine, sample
 from forced import ForcedScript
 
 og = pytest.importorskip("onnxruntime_genai")
-pytest.importorskip("onnx_ir")  # the builder's own dependency
 
 PROMPT = harmony.render([harmony.Turn("user", "Hello there")], harmony.RenderOptions(date="2026-11-23"))
-
-
-@pytest.fixture(scope="module")
-def tiny_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("onnx") / "fp32-cpu"
-    cache = out.parent / "cache"
-    subprocess.run(
-        [sys.executable, "-m", "onnxruntime_genai.models.builder", "-m", str(tiny_checkpoint),
-         "-i", str(tiny_checkpoint), "-o", str(out), "-p", "fp32", "-e", "cpu", "-c", str(cache)],
-        check=True, capture_output=True, timeout=600,
-    )  # fmt: skip
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +52,19 @@ def test_a_follow_up_rewinds_to_the_shared_prefix_and_its_logits_equal_a_fresh_r
     reused, timings = Scores(), Timings()
     next(iter(engine.generate(follow, Sampling(max_tokens=1), logits_processor=reused, timings=timings)))
     assert timings.cached_tokens == len(PROMPT) + len(first) - 1  # the last reply token was never appended
+    fresh = Scores()
+    next(iter(OrtGenAIEngine(tiny_onnx, "cpu", 2048).generate(follow, Sampling(max_tokens=1), logits_processor=fresh)))
+    assert reused.first is not None and fresh.first is not None
+    np.testing.assert_allclose(reused.first, fresh.first, rtol=1e-4, atol=1e-4)
+
+
+def test_a_rewind_the_sliding_window_no_longer_holds_starts_afresh(tiny_onnx: Path) -> None:
+    engine = OrtGenAIEngine(tiny_onnx, "cpu", context_length=2048)
+    first = list(engine.generate(PROMPT, Sampling(max_tokens=200, seed=5)))  # well past the 128-token window
+    follow = [*PROMPT, *first[:10], *harmony.encoding().encode("<|end|><|start|>assistant", allowed_special="all")]
+    reused, timings = Scores(), Timings()
+    next(iter(engine.generate(follow, Sampling(max_tokens=1), logits_processor=reused, timings=timings)))
+    assert timings.cached_tokens == 0  # refused by onnxruntime-genai, so evaluated afresh
     fresh = Scores()
     next(iter(OrtGenAIEngine(tiny_onnx, "cpu", 2048).generate(follow, Sampling(max_tokens=1), logits_processor=fresh)))
     assert reused.first is not None and fresh.first is not None

@@ -18,7 +18,7 @@ import pytest
 
 from edgeoss import memory, spec
 from edgeoss.discover import apple, cpu, nvidia, windows
-from edgeoss.discover.report import CPU, Backends, HardwareReport, LlamaCpp
+from edgeoss.discover.report import CPU, Backends, HardwareReport, LlamaCpp, OrtGenAI
 from edgeoss.planner import Preferences, plan
 
 PROFILES = Path(__file__).parent / "profiles"
@@ -152,3 +152,67 @@ def test_nothing_fits_gives_numbers_and_a_way_out() -> None:
     assert not result.fits and result.placement == "none"
     assert "GiB" in result.reasons[1] and "RAM" in result.fixes[0]
     assert {r.variant for r in result.rejected} == {"gpt-oss-20b", "gpt-oss-120b"}
+
+
+# --- onnxruntime-genai in the plan -------------------------------------------------------
+
+
+def with_ort(profile: dict[str, Any], *providers: str) -> HardwareReport:
+    report = report_from_profile(profile)
+    report.backends.ort_genai = OrtGenAI(available=True, version="0.18.0", providers=list(providers))
+    return report
+
+
+def test_cuda_that_only_onnxruntime_genai_has_is_planned_with_it() -> None:
+    profile = load_profile("desktop-rtx4090-24gb")
+    profile["llama_cpp"] = {"available": True, "gpu_offload": False, "devices": ["CPU"]}
+    result = plan(with_ort(profile, "cuda", "cpu"))
+    # 120b has no published ONNX build, so the GPU runs 20b through onnxruntime-genai.
+    assert (result.variant, result.backend, result.placement) == ("gpt-oss-20b", "ort-genai-cuda", "gpu")
+    assert result.artifact["format"] == "onnx-cuda" and result.artifact["repo"] == "onnxruntime/gpt-oss-20b-onnx"
+    assert any("this llama-cpp-python build does not" in r for r in result.reasons)
+    assert any(r.backend == "ort-genai-cuda" and "no ONNX build of gpt-oss-120b" in r.why for r in result.rejected)
+    assert any("estimates" in w for w in result.warnings)
+    for device, predicted in result.predicted_bytes.items():
+        assert predicted <= result.budget_bytes[device]
+
+
+def test_llama_cpp_stays_first_where_it_can_use_the_gpu() -> None:
+    result = plan(with_ort(load_profile("desktop-rtx4090-24gb"), "cuda", "cpu"))
+    assert result.backend == "llama.cpp-cuda" and result.variant == "gpt-oss-120b"
+
+
+def test_without_llama_cpp_the_cpu_runs_onnxruntime_genai() -> None:
+    profile = load_profile("windows-laptop-radeon-780m")
+    profile["llama_cpp"] = {"available": False}
+    result = plan(with_ort(profile, "cpu"))
+    assert (result.backend, result.artifact["format"]) == ("ort-genai-cpu", "onnx-cpu")
+    assert any("llama-cpp-python is not installed" in r for r in result.reasons)
+
+
+def test_an_installed_llama_cpp_keeps_the_cpu() -> None:
+    result = plan(with_ort(load_profile("windows-laptop-radeon-780m"), "cpu"))
+    assert result.backend == "llama.cpp-cpu"
+
+
+def test_webgpu_drives_a_gpu_llama_cpp_cannot() -> None:
+    result = plan(with_ort(load_profile("windows-laptop-radeon-780m"), "webgpu", "cpu"))
+    assert (result.backend, result.artifact["format"], result.placement) == ("ort-genai-webgpu", "onnx-webgpu", "gpu")
+
+
+def test_directml_only_once_a_directml_model_has_loaded_here() -> None:
+    report = with_ort(load_profile("windows-laptop-radeon-780m"), "dml", "cpu")
+    unverified = plan(report)
+    assert unverified.backend == "llama.cpp-cpu"
+    assert any(r.backend == "onnx-directml" and "verified to load" in r.why for r in unverified.rejected)
+    verified = plan(report, verified_loads=frozenset({"onnx-dml"}))
+    assert (verified.backend, verified.artifact["format"]) == ("ort-genai-dml", "onnx-dml")
+    assert not any(r.backend == "onnx-directml" for r in verified.rejected)
+
+
+def test_asking_for_onnxruntime_genai() -> None:
+    report = with_ort(load_profile("desktop-rtx4090-24gb"), "cuda", "cpu")
+    assert plan(report, Preferences(backend="ort")).backend == "ort-genai-cuda"
+    cpu = plan(report, Preferences(backend="ort-cpu"))
+    assert (cpu.backend, cpu.n_gpu_layers, cpu.variant) == ("ort-genai-cpu", 0, "gpt-oss-20b")
+    assert any("as asked" in r for r in cpu.reasons)

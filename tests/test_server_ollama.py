@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -38,10 +37,16 @@ ADD = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="module", params=["llama.cpp", "ort"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server on each backend: batched llama.cpp, and onnxruntime-genai."""
     log = tmp_path_factory.mktemp("ollama") / "server.log"
-    with running_server(tiny_gguf, "--parallel", "2", log=log) as url:
+    if request.param == "ort":
+        pytest.importorskip("onnxruntime_genai")
+        model, args = request.getfixturevalue("tiny_onnx"), ["--backend", "ort"]
+    else:
+        model, args = request.getfixturevalue("tiny_gguf"), ["--parallel", "2"]
+    with running_server(model, *args, log=log) as url:
         yield url
 
 

@@ -44,10 +44,17 @@ WEATHER = {
 HELLO = [{"role": "user", "content": "Hi"}]
 
 
-@pytest.fixture(scope="module")
-def server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="module", params=["llama.cpp", "ort"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server on each backend: batched llama.cpp (2 sequences of 2048
+    tokens), and onnxruntime-genai (one sequence of 2048)."""
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with running_server(tiny_gguf, "--parallel", "2", "--queue", "2", "--ctx", "4096", log=log) as url:
+    if request.param == "ort":
+        pytest.importorskip("onnxruntime_genai")
+        model, args = request.getfixturevalue("tiny_onnx"), ["--backend", "ort", "--ctx", "2048"]
+    else:
+        model, args = request.getfixturevalue("tiny_gguf"), ["--parallel", "2", "--ctx", "4096"]
+    with running_server(model, *args, "--queue", "2", log=log) as url:
         yield url
 
 
@@ -56,10 +63,11 @@ def client(server: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0)
 
 
-def test_health_and_models(server: str, client: openai.OpenAI) -> None:
+def test_health_and_models(server: str, client: openai.OpenAI, request: pytest.FixtureRequest) -> None:
     health = httpx.get(server + "/health").json()
     assert (health["status"], health["model"], health["demo"]) == ("ready", "synthetic", True)
-    assert health["backend"] == "llama.cpp, CPU" and health["context_per_sequence"] == 2048
+    backend = {"llama.cpp": "llama.cpp, CPU", "ort": "onnxruntime-genai, cpu"}[request.node.callspec.params["server"]]
+    assert health["backend"] == backend and health["context_per_sequence"] == 2048
     assert [m.id for m in client.models.list()] == ["synthetic"]
 
 

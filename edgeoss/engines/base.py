@@ -73,6 +73,7 @@ class Engine(Protocol):
     name: str
     context_length: int
     last_timings: Timings
+    placement: str  # where it runs, in words: "CPU", "25 layers on the GPU", "cuda execution provider"
 
     def generate(
         self,

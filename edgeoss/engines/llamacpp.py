@@ -52,6 +52,13 @@ class Settings:
             flash_attention=plan.flash_attention,
         )
 
+    def placement(self) -> str:
+        """Where the layers run, in words."""
+        if self.n_gpu_layers <= 0:
+            return "CPU"
+        experts = f", experts of {self.n_cpu_moe_layers} layers on the CPU" if self.n_cpu_moe_layers else ""
+        return f"{self.n_gpu_layers} layers on the GPU{experts}"
+
 
 # llama.cpp's ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 cont
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR, 5: logging.DEBUG}
@@ -159,6 +166,7 @@ class LlamaCppEngine:
     def __init__(self, model: Path, settings: Settings | None = None) -> None:
         self.llm: llama_cpp_types.Llama
         self.llm, self.settings = open_llama(model, settings or Settings())
+        self.placement = self.settings.placement()
         self.context_length = int(self.llm.n_ctx())
         self.last_timings = Timings()
         self._lock = threading.Lock()

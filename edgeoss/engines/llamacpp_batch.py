@@ -76,6 +76,7 @@ class BatchEngine:
             raise EngineError(f"parallel must be at least 1, not {parallel}")
         self.parallel = parallel
         self.llm, self.settings = open_llama(model, settings or Settings(), n_seq_max=parallel)
+        self.placement = self.settings.placement()
         self._lib = llama_binding.load().llama_cpp
         self.context_length = int(self.llm.n_ctx()) // parallel  # per sequence
         self.n_batch = int(self.llm.n_batch)

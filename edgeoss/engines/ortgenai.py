@@ -6,7 +6,9 @@ the last logits and samples itself (temperature, top_k, top_p, min_p, seed,
 logits processors), so that every backend samples the same way. A follow-up
 turn rewinds the generator to the prefix it shares with the previous sequence
 (onnxruntime-genai's rewind_to) and appends only the rest: reusing a
-generator without rewinding gives wrong logits.
+generator without rewinding gives wrong logits. Where the sliding-window
+layers no longer hold that point, onnxruntime-genai refuses the rewind and
+the prompt is evaluated afresh.
 
 The execution provider comes from the plan (cuda, dml, webgpu, cpu); when it
 cannot be created the engine falls back to the CPU and says so.
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 PROVIDERS = {"cuda": "cuda", "dml": "dml", "webgpu": "WebGPU", "cpu": ""}
 INSTALL_HINT = "pip install 'edgeoss[ort]'"
+# The context when no plan sets one: onnxruntime-genai allocates the KV cache
+# of the full-attention layers for the whole max_length up front.
+DEFAULT_CONTEXT = 8192
 
 
 def _module() -> Any:
@@ -66,19 +71,25 @@ def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> 
 class OrtGenAIEngine:
     name = "onnxruntime-genai"
 
-    def __init__(self, folder: Path, provider: str = "cpu", context_length: int = 8192) -> None:
+    def __init__(
+        self, folder: Path, provider: str = "cpu", context_length: int = DEFAULT_CONTEXT, fallback: bool = True
+    ) -> None:
         og = _module()
         if provider not in PROVIDERS:
             raise EngineError(f"unknown execution provider {provider!r}; choose {', '.join(PROVIDERS)}")
         self.og = og
         self.provider = provider
+        self.placement = provider if provider == "cpu" else f"{provider} execution provider"
         try:
             self.model = og.Model(self._config(folder, provider))
         except Exception as exc:
-            if provider == "cpu":
-                raise EngineError(f"onnxruntime-genai could not load {folder}: {exc}") from exc
+            if provider == "cpu" or not fallback:
+                raise EngineError(f"onnxruntime-genai could not load {folder} on {provider}: {exc}") from exc
+            # Whether a provider works shows only when a model is created on it
+            # (is_*_available says what was compiled in, not what this machine runs).
             log.warning("the %s execution provider could not load %s (%s); using the CPU", provider, folder, exc)
             self.provider = "cpu"
+            self.placement = f"cpu ({provider} could not start: {str(exc).splitlines()[0][:160]})"
             try:
                 self.model = og.Model(self._config(folder, "cpu"))
             except Exception as cpu_exc:
@@ -105,11 +116,17 @@ class OrtGenAIEngine:
     def _prefill(self, prompt: Sequence[int]) -> int:
         """Make the generator hold `prompt` and its last logits; return the tokens reused."""
         prefix = reusable_prefix(self._tokens, prompt)
+        if self._generator is not None and prefix > 0:
+            try:
+                self._generator.rewind_to(prefix)
+                del self._tokens[prefix:]
+            except Exception as exc:
+                # The sliding-window layers keep only the last window of positions:
+                # once the start of the new turn has left them, rewinding is refused.
+                log.debug("cannot rewind to %d (%s); evaluating the prompt afresh", prefix, exc)
+                prefix = 0
         if self._generator is None or prefix == 0:
             self._generator, prefix = self._fresh(), 0
-        else:
-            self._generator.rewind_to(prefix)
-            del self._tokens[prefix:]
         self._append(prompt[prefix:])
         return prefix
 

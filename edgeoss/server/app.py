@@ -309,12 +309,14 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
     @app.get("/health")
     async def health() -> JSONResponse:
         s = host.settings
-        place = f"{s.n_gpu_layers} layers on the GPU" if s.n_gpu_layers else "CPU"
+        # What the loaded engine says (a provider may have fallen back to the CPU), else what was asked.
+        engine = host.engine
+        place = engine.placement if engine is not None else (host.info.placement or s.placement())
         body: dict[str, Any] = {
             "status": host.state,
             "model": host.info.name,
             "demo": host.info.is_demo,
-            "backend": f"llama.cpp, {place}",
+            "backend": f"{host.info.backend}, {place}",
             "context_per_sequence": s.context_length // host.parallel,
             "parallel": host.parallel,
         }

@@ -46,6 +46,8 @@ class ModelInfo:
     is_demo: bool
     size_bytes: int
     quantization: str = "MXFP4"
+    backend: str = "llama.cpp"  # or "onnxruntime-genai"
+    placement: str = ""  # where it will run, until the loaded engine says where it does
 
 
 class ModelHost:
