@@ -639,6 +639,9 @@ def serve(
         str | None, typer.Argument(help="A stored name, a .gguf file, an ONNX folder, or demo (default: planned).")
     ] = None,
     backend: Annotated[str | None, typer.Option(help=_BACKEND_HELP)] = None,
+    effort: Annotated[
+        str, typer.Option(help="Reasoning effort when a request names none: low, medium, high.")
+    ] = "medium",
     host: Annotated[str, typer.Option(help="Address to bind; not loopback needs --api-key.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = constants.DEFAULT_PORT,
     api_key: Annotated[
@@ -663,7 +666,10 @@ def serve(
     from edgeoss.server.host import parse_keep_alive
 
     with _reported():
+        if effort not in ("low", "medium", "high"):
+            raise UsageError(f"--effort {effort!r}", hint="low, medium or high")
         options = ServeOptions(
+            effort=effort,
             host=host,
             port=port,
             api_key=api_key or None,
@@ -684,6 +690,47 @@ def serve(
             backend=backend,
         )
         serve_mod.run(request)
+
+
+@app.command()
+def tray(
+    no_start: Annotated[bool, typer.Option("--no-start", help="Do not start the server with the tray.")] = False,
+) -> None:
+    """The tray launcher: server status, start/stop, open chat, model, effort, logs, start at login."""
+    from edgeoss.app import tray as tray_mod
+
+    with _reported():
+        tray_mod.run(start_server=not no_start)
+
+
+@app.command()
+def bundle(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write (a USB stick).")],
+    model: Annotated[str | None, typer.Argument(help="A stored model (default: the best installed).")] = None,
+    binary: Annotated[
+        Path | None, typer.Option(help="The edgeoss binary (onefile) or onedir folder (default: this one, if frozen).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT_DIR if it exists.")] = False,
+) -> None:
+    """Copy the binary, a model, its manifest and checksums into a folder an offline machine installs from."""
+    from edgeoss import bundle as bundle_mod
+
+    with _reported(), _progress(False) as progress:
+        task = progress.add_task("bundling", total=None)
+        done = bundle_mod.bundle(
+            out_dir,
+            model,
+            binary=binary,
+            overwrite=force,
+            on_bytes=lambda n: progress.advance(task, n),
+            on_total=lambda total: progress.update(task, total=total),
+        )
+    what = "the binary and " if done.binary is not None else "no binary (give --binary), "
+    out.print(
+        f"[green]wrote[/] {escape(str(done.folder))}: {what}{escape(done.manifest.name)} "
+        f"({done.total_bytes / 1e9:.2f} GB); install there with install.sh or install.cmd",
+        highlight=False,
+    )
 
 
 @app.command("spec")

@@ -1,5 +1,7 @@
-"""`edgeoss import`: bring a GGUF (one file or split) or an ONNX Runtime GenAI
-folder from disk or a USB stick into the store, verified on arrival.
+"""`edgeoss import`: bring a GGUF (one file or split), an ONNX Runtime GenAI
+folder, or a model folder of a bundle (`edgeoss bundle`) from disk or a USB
+stick into the store, verified on arrival; a bundled model's files must
+also match the sha256 its manifest recorded.
 
 The source is checked first (headers only, so a wrong file is refused before
 gigabytes move), then hard-linked when it is on the store's disk or copied,
@@ -10,16 +12,17 @@ planner plans DirectML only for a model that loaded.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from edgeoss import onnx_folder, spec
-from edgeoss.errors import FileAccessError, UsageError
+from edgeoss.errors import ChecksumError, FileAccessError, UsageError
 from edgeoss.gguf import verify as gguf_verify
 from edgeoss.report import Report
-from edgeoss.store import Manifest, Store, files_of, now, place
+from edgeoss.store import MANIFEST, Manifest, Store, files_of, now, place
 
 _SPLIT_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
 
@@ -27,6 +30,16 @@ _SPLIT_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
 def default_name(path: Path) -> str:
     stem = path.name.removesuffix(".gguf") if path.is_file() else path.name
     return _SPLIT_SUFFIX.sub("", stem).lower() or "model"
+
+
+def _bundled(path: Path) -> Manifest | None:
+    """The manifest of a model folder copied from a store or a bundle, if `path` is one."""
+    if not (path.is_dir() and (path / MANIFEST).is_file()):
+        return None
+    try:
+        return Manifest.from_dict(json.loads((path / MANIFEST).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FileAccessError(f"{path / MANIFEST} is not a readable edgeoss manifest: {exc}") from exc
 
 
 def _checked(report: Report) -> Report:
@@ -49,6 +62,17 @@ def import_path(
     path = path.absolute()
     if not path.exists():
         raise FileAccessError(f"{path} does not exist")
+    expected: dict[str, str] = {}
+    bundled = _bundled(path)
+    if bundled is not None:
+        # A model folder from a bundle or another store: import its entry, and
+        # hold every file to the sha256 its manifest recorded.
+        entry_path = path / bundled.entry
+        prefix = Path(bundled.entry) if entry_path.is_dir() else Path(bundled.entry).parent
+        expected = {Path(f.path).relative_to(prefix).as_posix(): f.sha256 for f in bundled.files}
+        name = name if name is not None else bundled.name
+        origin = origin or {"kind": "bundle", "path": str(path), "verified_at": bundled.verified_at}
+        path = entry_path
     if path.is_dir():
         if not (path / onnx_folder.CONFIG_FILE).is_file():
             hint = "to import an original checkpoint, convert it first: edgeoss convert"
@@ -56,7 +80,11 @@ def import_path(
                 raise UsageError(f"{path} is a safetensors checkpoint, not a runnable model", hint=hint)
             raise FileAccessError(f"{path} holds neither a GGUF nor {onnx_folder.CONFIG_FILE}")
         source = _checked(onnx_folder.verify(path))
-        sources = {p.relative_to(path).as_posix(): p for p in onnx_folder.model_files(path)}
+        sources = {
+            p.relative_to(path).as_posix(): p
+            for p in onnx_folder.model_files(path)
+            if p.name != MANIFEST or bundled is None
+        }
         entry = "."
     else:
         source = _checked(gguf_verify.verify(path))
@@ -73,6 +101,12 @@ def import_path(
         target = tmp / entry
         stored = onnx_folder.verify(target, deep=True) if entry == "." else gguf_verify.verify(target, deep=True)
         _checked(stored)
+        changed = sorted(f for f, digest in expected.items() if stored.sha256.get(f) != digest)
+        if changed:
+            raise ChecksumError(
+                f"{', '.join(changed)} differ from the bundled manifest: the copy is damaged; nothing was stored",
+                hint="copy the bundle again (sha256sum -c SHA256SUMS in its folder shows which files)",
+            )
         source: dict[str, Any] = dict(origin or {"kind": "import", "path": str(path)})
         if stored.format == "onnx-dml":
             # The planner uses DirectML only for a model that loaded on it here.

@@ -7,7 +7,8 @@ kept on the CPU. `prefer="speed"` tries the smaller variant first.
 
 Backends, best first: a GPU before the CPU; an installed engine before one
 that is not; llama.cpp before onnxruntime-genai (it can keep experts in
-RAM when VRAM is short, and its speed is measured here). So ONNX is
+RAM when VRAM is short, and evaluates prompts ~4x faster on the CPU,
+benchmarks/ort_vs_llama.py). So ONNX is
 planned where it is the best choice: a GPU that only onnxruntime-genai can
 drive here (CUDA without a CUDA llama.cpp, WebGPU on AMD or Intel), or a
 machine without llama-cpp-python. DirectML is planned only once a DirectML

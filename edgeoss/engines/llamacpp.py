@@ -8,7 +8,9 @@ one: only the new tokens are evaluated.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 import logging
 import threading
 import time
@@ -63,6 +65,9 @@ class Settings:
 # llama.cpp's ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 cont
 _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR, 5: logging.DEBUG}
 _callback_ref: Any = None
+# Warnings llama.cpp gives for every gpt-oss GGUF (it re-types harmony's special
+# tokens and picks its end-of-generation ids): expected, so kept to the log file.
+_EXPECTED_WARNINGS = ("load: setting token", "load: special_eog_ids contains both")
 
 
 def route_llama_log() -> None:
@@ -84,7 +89,8 @@ def route_llama_log() -> None:
     def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         message = text.decode("utf-8", "replace").rstrip()
         if message:
-            llama_log.log(_LEVELS.get(level, logging.DEBUG), "%s", message)
+            benign = message.startswith(_EXPECTED_WARNINGS)
+            llama_log.log(logging.DEBUG if benign else _LEVELS.get(level, logging.DEBUG), "%s", message)
 
     _callback_ref = forward  # keep it alive: llama.cpp holds only the pointer
     llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
@@ -137,8 +143,11 @@ def open_llama(model: Path, settings: Settings, n_seq_max: int = 1) -> tuple[Any
         s.flash_attention,
         n_seq_max,
     )
+    said = io.StringIO()
     try:
-        with experts_on_cpu(s.n_cpu_moe_layers), sequences(n_seq_max):
+        # verbose=True also prints the GGUF's metadata and chat template with
+        # Python's print(file=sys.stderr): hundreds of lines, kept for the log.
+        with experts_on_cpu(s.n_cpu_moe_layers), sequences(n_seq_max), contextlib.redirect_stderr(said):
             llm = llama_cpp.Llama(
                 model_path=str(model),
                 n_ctx=s.context_length,
@@ -157,6 +166,9 @@ def open_llama(model: Path, settings: Settings, n_seq_max: int = 1) -> tuple[Any
             )
     except (ValueError, RuntimeError) as exc:
         raise EngineError(f"llama.cpp could not load {model.name}: {exc}") from exc
+    finally:
+        if said.getvalue():
+            llama_log.debug("%s", said.getvalue().rstrip())
     return llm, s
 
 

@@ -47,6 +47,7 @@ class ServeOptions:
     request_timeout_s: float | None = 600.0
     log_prompts: bool = False
     max_tokens: int = 32768  # default completion budget when a request names none (capped by the context)
+    effort: str = "medium"  # reasoning effort when a request names none (serve --effort, the tray's setting)
 
 
 def _hostname(header: str) -> str:
@@ -158,6 +159,14 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
     return body
+
+
+def with_effort(body: dict[str, Any], effort: str) -> dict[str, Any]:
+    """The body with the server's default reasoning effort where it names none,
+    in each API's own field (so Responses also reports the effort it used)."""
+    reasoning = body.get("reasoning")
+    named = "reasoning_effort" in body or "think" in body or (isinstance(reasoning, dict) and "effort" in reasoning)
+    return body if named else {**body, "reasoning_effort": effort, "think": effort}
 
 
 class Server:
@@ -337,7 +346,7 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
-        body = await json_body(request)
+        body = with_effort(await json_body(request), options.effort)
         ask, stream, include_usage = openai_chat.parse(body, options.max_tokens, options.request_timeout_s)
         server.check_model(body)
         events, outcome = await server.start(request, ask)
@@ -355,7 +364,7 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
 
     @app.post("/v1/responses")
     async def responses_create(request: Request) -> Response:
-        body = await json_body(request)
+        body = with_effort(await json_body(request), options.effort)
         server.check_model(body)
         ask, stream, stored = responses.parse(body, response_store, options.max_tokens, options.request_timeout_s)
         events, outcome = await server.start(request, ask)
@@ -401,7 +410,7 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
 
     async def _ollama_generation(request: Request, parse: Any, stream_fn: Any, reply_fn: Any) -> Response:
         started = time.monotonic()
-        body = await json_body(request)
+        body = with_effort(await json_body(request), options.effort)
         server.check_model(body)
         ask, stream, show = parse(body, options.max_tokens, options.request_timeout_s)
         events, outcome = await server.start(request, ask)

@@ -1,0 +1,46 @@
+"""What the tray remembers between runs: the model, the reasoning effort, the port."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgeoss import constants, fsutil
+from edgeoss.paths import paths
+
+log = logging.getLogger(__name__)
+
+EFFORTS = ("low", "medium", "high")
+
+
+@dataclass
+class TraySettings:
+    model: str | None = None  # None: the planner's choice among installed models (or the demo)
+    effort: str = "medium"
+    port: int = constants.DEFAULT_PORT
+
+    @staticmethod
+    def file() -> Path:
+        return paths().config / "tray.json"
+
+    @classmethod
+    def load(cls) -> TraySettings:
+        try:
+            data = json.loads(cls.file().read_text(encoding="utf-8"))
+            settings = cls(
+                model=data.get("model") if isinstance(data.get("model"), str) else None,
+                effort=data.get("effort") if data.get("effort") in EFFORTS else "medium",
+                port=int(data.get("port", constants.DEFAULT_PORT)),
+            )
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring %s (%s); using the defaults", cls.file(), exc)
+            return cls()
+        return settings
+
+    def save(self) -> None:
+        with fsutil.atomic_file(self.file(), overwrite=True) as tmp:
+            tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
