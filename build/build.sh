@@ -62,6 +62,12 @@ if [ "$mode" != onefile ]; then
     build 0
     rm -rf "$dist/edgeoss"
     mv "$work/dist-0/edgeoss" "$dist/edgeoss"
+    # llama-cpp-python opens libllama.so by path and libmtmd.so needs it as libllama.so.0:
+    # one file, two names.
+    lib="$dist/edgeoss/_internal/llama_cpp/lib"
+    if [ -f "$lib/libllama.so" ] && [ -f "$lib/libllama.so.0" ] && cmp -s "$lib/libllama.so" "$lib/libllama.so.0"; then
+        ln -sf libllama.so.0 "$lib/libllama.so"
+    fi
     echo "onedir:  $dist/edgeoss/edgeoss ($(du -sh "$dist/edgeoss" | cut -f1))"
 fi
 if [ "$mode" != onedir ]; then

@@ -212,3 +212,17 @@ def test_a_generation_is_cut_at_the_time_limit(tiny_gguf: Path) -> None:
     body = r.json()
     assert r.status_code == 200 and body["choices"][0]["finish_reason"] == "length"
     assert 0 < body["usage"]["completion_tokens"] < 3000 and took < 10
+
+
+def test_the_server_effort_applies_only_where_a_request_names_none() -> None:
+    from edgeoss.server import openai_chat, ollama
+    from edgeoss.server.app import with_effort
+
+    hello = {"messages": HELLO}
+    assert openai_chat.effort_of(with_effort(hello, "high")) == "high"
+    assert openai_chat.effort_of(with_effort({**hello, "reasoning_effort": "low"}, "high")) == "low"
+    assert openai_chat.effort_of(with_effort({"input": "x", "reasoning": {"effort": "low"}}, "high")) == "low"
+    assert ollama.think_of(with_effort(hello, "high")) == ("high", True)
+    assert ollama.think_of(with_effort({**hello, "think": False}, "high")) == ("low", False)
+    bad = runner.invoke(app, ["serve", "demo", "--effort", "max"])
+    assert bad.exit_code == 2 and "low, medium or high" in bad.output
