@@ -215,7 +215,7 @@ def test_a_generation_is_cut_at_the_time_limit(tiny_gguf: Path) -> None:
 
 
 def test_the_server_effort_applies_only_where_a_request_names_none() -> None:
-    from edgeoss.server import openai_chat, ollama
+    from edgeoss.server import ollama, openai_chat
     from edgeoss.server.app import with_effort
 
     hello = {"messages": HELLO}
