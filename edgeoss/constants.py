@@ -26,6 +26,10 @@ ENV_HF_ENDPOINT = "HF_ENDPOINT"
 ENV_HF_TOKEN = "HF_TOKEN"
 """A Hub token, for gated or private repositories."""
 
+# Read by onnxruntime and onnxruntime-genai when they load; edgeoss sets it to 1
+# unless it is set (edgeoss/engines/ort_binding.py says why).
+ENV_ORT_DISABLE_TELEMETRY = "ORT_DISABLE_TELEMETRY"
+
 DEFAULT_PORT = 8734
 """edgeoss serve's port: clear of Ollama (11434), llama-server (8080), LM Studio
 (1234), vLLM (8000) and Open WebUI (3000, 8080)."""

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from edgeoss import fsutil, onnx_folder
 from edgeoss.checkpoint import open_checkpoint
+from edgeoss.engines import ort_binding
 from edgeoss.errors import EdgeossError, UsageError
 from edgeoss.onnx_load_check import LoadCheck, check
 from edgeoss.report import Report
@@ -132,6 +133,7 @@ def _build(
     on_line: Callable[[str], None] | None,
 ) -> None:
     command = builder_command(src, tmp, ep, precision, cache)
+    ort_binding.quiet_environment()  # the builder imports onnxruntime-genai too
     tail: list[str] = []
     with log_file.open("w", encoding="utf-8") as log_fh:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -187,3 +187,17 @@ def test_importing_a_directml_folder_records_whether_it_loads(tiny_onnx: Path, t
     assert manifest.format == "onnx-dml"
     assert manifest.source["load_check"]["ok"] is False and manifest.source["load_check"]["provider"] == "dml"
     assert Store().verified_loads() == frozenset()
+
+
+def test_onnxruntime_telemetry_is_off(tmp_path: Path) -> None:
+    """Imported plainly, onnxruntime and onnxruntime-genai start Microsoft's
+    telemetry client (it leaves a .ses file in the temporary folder)."""
+    pytest.importorskip("onnxruntime_genai")
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    load = "from edgeoss.engines import ort_binding; ort_binding.load(); ort_binding.load_onnxruntime()"
+    for name, code in (("plain", "import onnxruntime_genai, onnxruntime"), ("edgeoss", load)):
+        tmp = tmp_path / name
+        tmp.mkdir()
+        subprocess.run([sys.executable, "-c", code], env={**env, "TMPDIR": str(tmp)}, check=True)
+    assert [p.name for p in (tmp_path / "plain").iterdir()] == [".ses"]  # what edgeoss prevents
+    assert list((tmp_path / "edgeoss").iterdir()) == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from edgeoss.discover.report import LlamaCpp, OrtGenAI
-from edgeoss.engines import llama_binding
+from edgeoss.engines import llama_binding, ort_binding
 from edgeoss.llamacpp_placement import unsupported_reason
 
 # ggml backend names in llama.cpp's system info, as the devices they drive.
@@ -47,13 +47,12 @@ def probe_llama_cpp() -> LlamaCpp:
 
 def probe_ort_genai() -> OrtGenAI:
     try:
-        import onnxruntime_genai
+        onnxruntime_genai = ort_binding.load()
     except Exception:
         return OrtGenAI(available=False)
     providers: list[str] = []
     try:
-        import onnxruntime
-
+        onnxruntime = ort_binding.load_onnxruntime()
         providers = [p.removesuffix("ExecutionProvider").lower() for p in onnxruntime.get_available_providers()]
     except Exception:
         providers = ["cpu"]

@@ -25,24 +25,20 @@ from typing import Any
 
 import numpy as np
 
+from edgeoss.engines import ort_binding
 from edgeoss.engines.base import LogitsProcessor, Sampling, Timings, reusable_prefix
 from edgeoss.errors import EngineError
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = {"cuda": "cuda", "dml": "dml", "webgpu": "WebGPU", "cpu": ""}
-INSTALL_HINT = "pip install 'edgeoss[ort]'"
 # The context when no plan sets one: onnxruntime-genai allocates the KV cache
 # of the full-attention layers for the whole max_length up front.
 DEFAULT_CONTEXT = 8192
 
 
 def _module() -> Any:
-    try:
-        import onnxruntime_genai
-    except ImportError as exc:
-        raise EngineError("onnxruntime-genai is not installed", hint=INSTALL_HINT) from exc
-    return onnxruntime_genai
+    return ort_binding.load()
 
 
 def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> int:
