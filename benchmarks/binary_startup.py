@@ -26,7 +26,10 @@ import httpx
 
 
 def size(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes on disk; the onedir's links to its own libraries are not counted twice."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
