@@ -4,10 +4,11 @@ against `python -m edgeoss` from the same environment (the baseline).
 For each: `--version`, `doctor --json`, and `serve demo` from launch to
 /health ready (the demo model already in the store, so it is the start-up
 and model load that are timed). Medians of --runs, with page caches warm
-after the first (untimed) run; the onefile unpacks itself on every start,
-which is its price.
+after the first (untimed) run, or with --cold (root) an empty page cache
+before every start; the onefile unpacks itself on every start, which is its
+price.
 
-    python benchmarks/binary_startup.py --dist dist [--runs 5]
+    python benchmarks/binary_startup.py --dist dist [--runs 5] [--cold]
 """
 
 from __future__ import annotations
@@ -32,7 +33,18 @@ def size(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+COLD = False
+
+
+def drop_caches() -> None:
+    """Empty the page cache (root only), so the next start reads everything from disk."""
+    if COLD:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
 def timed(command: list[str], env: dict[str, str]) -> float:
+    drop_caches()
     start = time.perf_counter()
     subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return time.perf_counter() - start
@@ -46,6 +58,7 @@ def free_port() -> int:
 
 def to_ready(command: list[str], env: dict[str, str]) -> float:
     port = free_port()
+    drop_caches()
     start = time.perf_counter()
     proc = subprocess.Popen(
         [*command, "serve", "demo", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -69,7 +82,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dist", type=Path, default=Path("dist"))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before each start (root)")
     args = parser.parse_args()
+    global COLD
+    COLD = args.cold
     onedir = args.dist / "edgeoss"
     onefile = next(args.dist.glob("edgeoss-linux-*"))
     variants = {

@@ -102,6 +102,12 @@ def test_a_crashed_server_shows_and_the_tray_stays(controller: tuple[Controller,
     assert list(items(icon.menu))[1] == "Start server"
     items(icon.menu)["Start server"](icon)  # and it can be started again
     wait_for(c, "ready")
+    pid = c.supervisor.pid()
+    assert pid is not None
+    items(icon.menu)["Quit"](icon)  # stops the server with the tray
+    assert c.status.state == "stopped"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_choosing_the_model_and_the_effort_is_remembered(controller: tuple[Controller, Opened]) -> None:
