@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -25,6 +26,23 @@ def free_port() -> int:
 
 def script_header(text: str) -> dict[str, str]:
     return {"X-Test-Script": base64.b64encode(text.encode()).decode()}
+
+
+def wait_ready(url: str, proc: subprocess.Popen[Any], seconds: float) -> None:
+    """Until `url`/health says ready; fails with the process's stderr if it exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            _, stderr = proc.communicate()
+            text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else str(stderr)
+            raise AssertionError(f"the server exited with {proc.returncode}: {text[-2000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=2).json()["status"] == "ready":
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        assert time.monotonic() < deadline, f"the server was not ready within {seconds:.0f} s"
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager

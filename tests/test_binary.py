@@ -10,13 +10,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-from server_process import free_port
+from server_process import free_port, wait_ready
 
 import needs_llama
 
@@ -76,16 +75,7 @@ def test_serve_demo_answers_and_stops_cleanly(dist: Path, kind: str, tmp_path: P
     url = f"http://127.0.0.1:{port}"
     children: list[psutil.Process] = []
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            try:
-                if httpx.get(url + "/health", timeout=2).json()["status"] == "ready":
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            assert time.monotonic() < deadline, "not ready in 240 s"
-            time.sleep(0.2)
+        wait_ready(url, proc, 240)
         reply = httpx.post(
             url + "/v1/chat/completions",
             json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 5},

@@ -8,13 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import ClassVar
 
 import httpx
 import pytest
-from server_process import free_port
+from server_process import free_port, wait_ready
 from test_store import onnx_layout_double
 from typer.testing import CliRunner
 
@@ -98,16 +97,7 @@ def test_serve_backend_ort_answers_chat_completions(tiny_onnx: Path, edgeoss_hom
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(url + "/health", timeout=2).json()["status"] == "ready":
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            assert time.monotonic() < deadline, "the server never became ready"
-            time.sleep(0.2)
+        wait_ready(url, proc, 120)
         health = httpx.get(url + "/health").json()
         assert health["backend"] == "onnxruntime-genai, cpu" and health["parallel"] == 1
         client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_process import free_port, running_server
+from server_process import free_port, running_server, wait_ready
 from typer.testing import CliRunner
 
 import needs_llama
@@ -64,16 +64,7 @@ def test_with_no_model_installed_it_serves_the_demo_model_under_a_banner(edgeoss
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(url + "/health", timeout=2).json()["status"] == "ready":
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            assert time.monotonic() < deadline, "the server never became ready"
-            time.sleep(0.2)
+        wait_ready(url, proc, 180)
         health = httpx.get(url + "/health").json()
         assert health["model"] == "demo" and health["demo"] is True
         client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,27 @@ import numpy as np
 
 # (token ids so far, logits of the next token) -> logits; may change them in place
 LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# What a queued job's callback receives, on the decode thread: a token id, None at
+# the end, or the exception that ended it (the server's contract: submit(..., emit)).
+Emit = Callable[[int | BaseException | None], None]
+
+
+class Cancellable(Protocol):
+    cancel: threading.Event
+
+
+def tokens_of(submit: Callable[[Emit], Cancellable]) -> Iterator[int]:
+    """The plain contract over a queued one: `submit(emit)` queues the job, and
+    its tokens are yielded here; a consumer that stops early cancels it."""
+    tokens: queue.SimpleQueue[int | BaseException | None] = queue.SimpleQueue()
+    job = submit(tokens.put)
+    try:
+        while (item := tokens.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        job.cancel.set()
 
 
 @dataclass(frozen=True)

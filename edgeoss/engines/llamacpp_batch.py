@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,20 @@ from typing import Any
 import numpy as np
 
 from edgeoss.engines import llama_binding
-from edgeoss.engines.base import LogitsProcessor, Sampling, Timings, common_prefix, reusable_prefix
+from edgeoss.engines.base import (
+    Emit,
+    LogitsProcessor,
+    Sampling,
+    Timings,
+    common_prefix,
+    reusable_prefix,
+    tokens_of,
+)
 from edgeoss.engines.llamacpp import Settings, open_llama, sliding_cache_holds
 from edgeoss.errors import EngineError
 
 log = logging.getLogger(__name__)
 
-# What a job's callback receives, on the decode thread: a token id, None at the
-# end, or the exception that ended it.
-Emit = Callable[[int | BaseException | None], None]
 
 _PENALTY_LAST_N = 64  # llama.cpp's default window for repetition penalties
 
@@ -144,15 +148,7 @@ class BatchEngine:
         logits_processor: LogitsProcessor | None = None,
         timings: Timings | None = None,
     ) -> Iterator[int]:
-        tokens: queue.SimpleQueue[int | BaseException | None] = queue.SimpleQueue()
-        job = self.submit(prompt, sampling, tokens.put, stop, cancel, logits_processor, timings)
-        try:
-            while (item := tokens.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            job.cancel.set()  # a consumer that stops early frees the slot
+        return tokens_of(lambda emit: self.submit(prompt, sampling, emit, stop, cancel, logits_processor, timings))
 
     def busy(self) -> int:
         """Sequences being decoded or waiting for a slot."""

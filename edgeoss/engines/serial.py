@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from edgeoss.engines.base import Engine, LogitsProcessor, Sampling, Timings
+from edgeoss.engines.base import Emit, Engine, LogitsProcessor, Sampling, Timings, tokens_of
 from edgeoss.errors import EngineError
-
-Emit = Callable[[int | BaseException | None], None]
 
 
 @dataclass(eq=False)
@@ -91,17 +89,7 @@ class SerialEngine:
         timings: Timings | None = None,
     ) -> Iterator[int]:
         """The plain contract, queued behind any submitted job."""
-        import queue
-
-        tokens: queue.SimpleQueue[int | BaseException | None] = queue.SimpleQueue()
-        job = self.submit(prompt, sampling, tokens.put, stop, cancel, logits_processor, timings)
-        try:
-            while (item := tokens.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            job.cancel.set()
+        return tokens_of(lambda emit: self.submit(prompt, sampling, emit, stop, cancel, logits_processor, timings))
 
     def busy(self) -> int:
         """Sequences being decoded or waiting."""
