@@ -18,6 +18,17 @@ import httpx
 HERE = Path(__file__).parent
 
 
+# Variables by which tools tell a CI machine (onnxruntime's telemetry stays off under CI=true,
+# for one): tests that check what a user's machine would see run without them.
+CI_VARIABLES = ("CI", "GITHUB_ACTIONS", "TF_BUILD", "BUILD_BUILDID", "GITLAB_CI", "JENKINS_URL", "BUILDKITE")
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """This process's environment as a user's shell would have it, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES}
+    return {**env, **extra}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from server_process import free_port, wait_ready
+from server_process import free_port, user_env, wait_ready
 
 import needs_llama
 
@@ -44,7 +44,7 @@ def binary(dist: Path, kind: str) -> Path:
 
 def clean_env(home: Path, tmp: Path) -> dict[str, str]:
     """What a user's shell has: no virtual environment, no PYTHONPATH; a fresh TMPDIR to see what is left."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env = {k: v for k, v in user_env().items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     tmp.mkdir(parents=True, exist_ok=True)
     return {**env, "EDGEOSS_HOME": str(home), "TMPDIR": str(tmp)}

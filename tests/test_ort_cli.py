@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import httpx
 import pytest
-from server_process import free_port, wait_ready
+from server_process import free_port, user_env, wait_ready
 from test_store import onnx_layout_double
 from typer.testing import CliRunner
 
@@ -183,7 +183,7 @@ def test_onnxruntime_telemetry_is_off(tmp_path: Path) -> None:
     """Imported plainly, onnxruntime and onnxruntime-genai start Microsoft's
     telemetry client (it leaves a .ses file in the temporary folder)."""
     pytest.importorskip("onnxruntime_genai")
-    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    env = {k: v for k, v in user_env().items() if k != "ORT_DISABLE_TELEMETRY"}
     load = "from edgeoss.engines import ort_binding; ort_binding.load(); ort_binding.load_onnxruntime()"
     for name, code in (("plain", "import onnxruntime_genai, onnxruntime"), ("edgeoss", load)):
         tmp = tmp_path / name
