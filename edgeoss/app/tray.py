@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 from typing import Any
@@ -151,6 +152,18 @@ def run(start_server: bool = True) -> None:
             controller.start()
         threading.Thread(target=watch, args=(icon, controller, stop), name="edgeoss-tray-watch", daemon=True).start()
 
+    def on_signal(signum: int, frame: object) -> None:
+        # SIGTERM or Ctrl-C: stop the server, then leave at once. Raising here (the
+        # CLI's default) lands inside pystray's X11 event loop, which logs it and
+        # carries on, and stopping that loop from here is not reliable; the tray
+        # host drops the icon when our X connection closes.
+        stop.set()
+        controller.quit()
+        logging.shutdown()
+        os._exit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
     try:
         icon.run(setup)
     finally:
