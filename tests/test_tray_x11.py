@@ -82,12 +82,19 @@ def test_the_tray_icon_docks_in_a_system_tray(display: str, edgeoss_home: Path) 
             time.sleep(0.3)
         from PIL import ImageGrab
 
+        # The docked icon is the stopped state's grey square at the panel's right end. It is
+        # painted on the first expose after docking, so look until it shows.
+        deadline = time.monotonic() + 15
+        while True:
+            shot = ImageGrab.grab(xdisplay=display)
+            corner = np.asarray(shot.convert("RGB").crop((shot.width - 40, 0, shot.width, 32)), dtype=int)
+            painted = bool((np.abs(corner - 128) < 12).all(axis=-1).any())
+            if painted or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         ARTIFACTS.mkdir(exist_ok=True)
-        shot = ImageGrab.grab(xdisplay=display)
         shot.save(ARTIFACTS / "tray.png")
-        # The docked icon is the stopped state's grey square at the panel's right end, not the dark tint.
-        corner = np.asarray(shot.convert("RGB").crop((shot.width - 40, 0, shot.width, 32)), dtype=int)
-        assert (np.abs(corner - 128) < 12).all(axis=-1).any()
+        assert painted, "the icon docked but was never painted (see test-artifacts/tray.png)"
         tray.terminate()  # SIGTERM: the tray stops its loop and exits cleanly
         _, stderr = tray.communicate(timeout=15)
         assert tray.returncode == 0 and b"Traceback" not in stderr, stderr.decode()[-2000:]
