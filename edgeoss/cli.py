@@ -661,12 +661,13 @@ def serve(
     insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without an API key.")] = False,
 ) -> None:
     """Serve a model: OpenAI Chat Completions and Responses, Ollama routes, and a web chat at /."""
+    from edgeoss import harmony
     from edgeoss import serve as serve_mod
     from edgeoss.server.app import ServeOptions
     from edgeoss.server.host import parse_keep_alive
 
     with _reported():
-        if effort not in ("low", "medium", "high"):
+        if effort not in harmony.EFFORTS:
             raise UsageError(f"--effort {effort!r}", hint="low, medium or high")
         options = ServeOptions(
             effort=effort,

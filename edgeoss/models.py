@@ -32,9 +32,6 @@ class NoModelError(EdgeossError):
 BACKENDS = ("llama.cpp", "ort")
 """What --backend accepts: llama.cpp runs GGUF files, ort (onnxruntime-genai) runs ONNX folders."""
 
-# The execution provider an ONNX folder was exported for, by store format.
-_PROVIDER_OF_FORMAT = {"onnx-cuda": "cuda", "onnx-webgpu": "webgpu", "onnx-dml": "dml", "onnx-cpu": "cpu"}
-
 
 @dataclass(frozen=True)
 class Chosen:
@@ -71,7 +68,9 @@ def _onnx(name: str, path: Path, manifest: Manifest | None, fmt: str, plan: obje
     context = ortgenai.DEFAULT_CONTEXT
     if plan is not None and getattr(plan, "fits", False):
         context = min(context, int(getattr(plan, "context_length", context)))
-    provider = _PROVIDER_OF_FORMAT.get(fmt, "cpu")
+    # The format names the provider the folder was exported for (onnx_folder: "onnx-" + provider).
+    provider = fmt.removeprefix("onnx-")
+    provider = provider if provider in ortgenai.PROVIDERS else "cpu"
     settings = Settings(context_length=context, n_gpu_layers=0 if provider == "cpu" else 999)
     return Chosen(name, path, manifest, settings, backend="ort", provider=provider)
 

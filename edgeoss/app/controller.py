@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgeoss.app import autostart
-from edgeoss.app.settings import EFFORTS, TraySettings
+from edgeoss.app.settings import TraySettings
 from edgeoss.app.supervisor import Status, Supervisor
+from edgeoss.harmony import EFFORTS
 from edgeoss.paths import paths
 
 log = logging.getLogger(__name__)

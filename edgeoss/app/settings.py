@@ -8,11 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgeoss import constants, fsutil
+from edgeoss.harmony import EFFORTS
 from edgeoss.paths import paths
 
 log = logging.getLogger(__name__)
-
-EFFORTS = ("low", "medium", "high")
 
 
 @dataclass

@@ -19,8 +19,8 @@ import threading
 from typing import Any
 
 from edgeoss.app.controller import PLANNED, Controller
-from edgeoss.app.settings import EFFORTS
 from edgeoss.errors import EdgeossError
+from edgeoss.harmony import EFFORTS
 
 log = logging.getLogger(__name__)
 
