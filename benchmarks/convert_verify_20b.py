@@ -28,10 +28,10 @@ import json, resource, sys, time
 from pathlib import Path
 start = time.perf_counter()
 if sys.argv[1] == "convert":
-    from edgeoss.gguf.convert import convert
+    from edgeoss.weights.gguf.convert import convert
     report = convert(Path(sys.argv[2]), Path(sys.argv[3]))
 else:
-    from edgeoss.gguf.verify import verify
+    from edgeoss.weights.gguf.checks import verify
     report = verify(Path(sys.argv[2]), deep=True)
 print(json.dumps({"seconds": time.perf_counter() - start, "ok": report.ok, "summary": report.summary(),
                   "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))

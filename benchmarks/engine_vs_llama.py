@@ -22,10 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgeoss import harmony, spec, synth
+from edgeoss import harmony, spec
+from edgeoss.weights import synth
 from edgeoss.engines.base import Sampling
-from edgeoss.engines.llamacpp import LlamaCppEngine, Settings
-from edgeoss.gguf import convert
+from edgeoss.engines.llamacpp.engine import LlamaCppEngine, Settings
+from edgeoss.weights.gguf import convert
 
 
 def plain_run(llm: object, prompt: list[int], tokens: int) -> tuple[float, float]:

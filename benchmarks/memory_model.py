@@ -1,4 +1,4 @@
-"""Benchmark: edgeoss.memory's predictions against what llama.cpp allocates.
+"""Benchmark: edgeoss.planning.memory's predictions against what llama.cpp allocates.
 
 Writes synthetic gpt-oss GGUFs with the real 20b shapes (a few layers, or all
 24 with --layers 24), loads each with llama-cpp-python in a child process and
@@ -17,10 +17,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edgeoss import memory, spec, synth
-from edgeoss.gguf import convert
-from edgeoss.gguf.reader import read_model
-from edgeoss.memory_measure import measure
+from edgeoss.planning import memory
+from edgeoss import spec
+from edgeoss.weights import synth
+from edgeoss.weights.gguf import convert
+from edgeoss.weights.gguf.reader import read_model
+from edgeoss.planning.measured import measure
 
 
 def gib(n: float) -> str:

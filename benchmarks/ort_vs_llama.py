@@ -24,11 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgeoss import export_onnx, harmony, synth
+from edgeoss.weights.onnx import export as export_onnx
+from edgeoss import harmony
+from edgeoss.weights import synth
 from edgeoss.engines.base import Engine, Sampling
-from edgeoss.engines.llamacpp import LlamaCppEngine, Settings
-from edgeoss.engines.ortgenai import OrtGenAIEngine
-from edgeoss.gguf import convert
+from edgeoss.engines.llamacpp.engine import LlamaCppEngine, Settings
+from edgeoss.engines.ortgenai.engine import OrtGenAIEngine
+from edgeoss.weights.gguf import convert
 
 
 def cold_run(engine: Engine, reset: object, prompt: list[int], tokens: int, seed: int) -> tuple[float, float]:

@@ -7,7 +7,7 @@ layer and the experts dominate, as on a real model), in this run:
    in this process: tokens/s and time to first token. A random-weight model
    writes no harmony headers, so nothing would stream until the end; both
    sides therefore get the same forced token script (the server is
-   tests/scripted_server.py: the real app and engine, steered by a header),
+   tests/support/scripted_server.py: the real app and engine, steered by a header),
    and every token is one answer delta, as with a real model;
 2. aggregate tokens/s of 1, 2 and 4 concurrent streams on a server started
    with --parallel 4, against the same 4 requests sent one at a time.
@@ -37,15 +37,16 @@ from pathlib import Path
 
 import httpx
 
-from edgeoss import harmony, synth
+from edgeoss import harmony
+from edgeoss.weights import synth
 from edgeoss.engines.base import Sampling, Timings
-from edgeoss.engines.llamacpp import Settings
-from edgeoss.engines.llamacpp_batch import BatchEngine
-from edgeoss.gguf import convert
+from edgeoss.engines.llamacpp.engine import Settings
+from edgeoss.engines.llamacpp.batch import BatchEngine
+from edgeoss.weights.gguf import convert
 
 CTX = 4096
-TESTS = Path(__file__).resolve().parent.parent / "tests"
-sys.path.insert(0, str(TESTS))
+TEST_SUPPORT = Path(__file__).resolve().parent.parent / "tests" / "support"
+sys.path.insert(0, str(TEST_SUPPORT))
 
 from forced import ForcedScript  # noqa: E402  (the same test double the scripted server uses)
 
@@ -173,7 +174,7 @@ def start_server(gguf: Path, port: int, parallel: int, home: Path, scripted: boo
     if scripted:
         command = [
             sys.executable,
-            str(TESTS / "scripted_server.py"),
+            str(TEST_SUPPORT / "scripted_server.py"),
             str(gguf),
             str(port),
             "--parallel",

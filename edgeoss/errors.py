@@ -1,7 +1,11 @@
-"""Named errors: what failed, why, and what to do about it.
+"""Every error edgeoss raises, and every exit code: what failed, why, and what to do.
 
-Each class carries the process exit code the CLI uses for it, so scripts can
-tell failure classes apart without parsing text.
+Each EdgeossError class carries the process exit code the CLI uses for it, so
+scripts can tell failure classes apart without parsing text (the README's
+table lists them). Below them: the errors that never reach a person as such
+(a probe step that could not answer, a full queue, an HTTP error in the
+request's API family), which the code that catches them turns into a note,
+a 429 or an error body.
 """
 
 from __future__ import annotations
@@ -116,7 +120,96 @@ class BadNumbersError(VerifyError):
     exit_code = 18
 
 
+class NoModelError(EdgeossError):
+    """No model to run: none installed, or the one named cannot run as asked."""
+
+    exit_code = 20
+
+
+class ModelNotFoundError(EdgeossError):
+    """No stored model has that name."""
+
+    exit_code = 20
+
+
+class HubUnreachableError(EdgeossError):
+    """No network, the Hub is down, or offline mode is on."""
+
+    exit_code = 21
+
+
+class HubNotFoundError(EdgeossError):
+    """The repository, revision or file does not exist on the Hub."""
+
+    exit_code = 22
+
+
 class EngineError(EdgeossError):
     """An inference engine could not load a model or generate."""
 
     exit_code = 30
+
+
+class ExportError(EdgeossError):
+    """`export-onnx` failed, or lacks its dependencies."""
+
+    exit_code = 31
+
+
+class ExportDoesNotLoad(EdgeossError):
+    """An export finished but does not load on the provider it was made for (`export-onnx --ep`)."""
+
+    exit_code = 32
+
+
+class NoDesktopError(EdgeossError):
+    """`edgeoss tray` found no desktop session to show an icon in."""
+
+    exit_code = 40
+
+
+EXIT_CHECKS_FAILED = EdgeossError.exit_code
+"""`doctor` with a failing check, `plan` when nothing fits: the general failure code."""
+
+
+# --- not shown to a person as such --------------------------------------------------
+
+
+class ProbeFailed(Exception):
+    """A probe step could not answer; the hardware report says 'unknown' and why."""
+
+
+class Busy(Exception):
+    """The server's admission queue is full (a 429 with Retry-After)."""
+
+
+class ContextOverflow(Exception):
+    """A prompt that does not fit the context of one sequence (a 400 in the API's shape)."""
+
+    def __init__(self, prompt_tokens: int, context: int, max_tokens: int) -> None:
+        super().__init__(
+            f"the prompt has {prompt_tokens} tokens but the context holds {context} per sequence; "
+            "shorten the conversation or restart the server with a larger --ctx"
+        )
+        self.prompt_tokens, self.context, self.max_tokens = prompt_tokens, context, max_tokens
+
+
+class ApiError(Exception):
+    """An error a request gets: the HTTP status and OpenAI's error fields. The
+    server renders it in OpenAI's shape on /v1 and in Ollama's on /api."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers = headers or {}
+
+    def openai(self) -> dict[str, object]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}

@@ -449,3 +449,35 @@ GGUF_TOKENIZER_MODEL = "gpt2"
 GGUF_TOKENIZER_PRE = "gpt-4o"
 GGUF_TOKEN_TYPE_NORMAL = 1
 GGUF_TOKEN_TYPE_CONTROL = 3
+
+
+def variant_names(variant: str | None) -> list[str]:
+    """The variants a command asked about ("20b", "gpt-oss-120b"; None: both); a usage error for others."""
+    from edgeoss.errors import UsageError
+
+    names = list(VARIANTS) if variant is None else [variant if variant.startswith("gpt-oss") else f"gpt-oss-{variant}"]
+    if any(n not in VARIANTS for n in names):
+        raise UsageError(f"unknown variant {variant!r}", hint=f"choose one of {', '.join(VARIANTS)}")
+    return names
+
+
+def facts(name: str) -> dict[str, int | str]:
+    """One variant's facts as `edgeoss spec --json` prints them."""
+    hp = VARIANTS[name]
+    return {
+        "layers": hp.num_layers,
+        "experts": hp.num_experts,
+        "experts_per_token": hp.experts_per_token,
+        "hidden_size": hp.hidden_size,
+        "attention_heads": hp.num_attention_heads,
+        "kv_heads": hp.num_kv_heads,
+        "head_dim": hp.head_dim,
+        "sliding_window": hp.sliding_window,
+        "context_length": hp.context_length,
+        "vocab_size": hp.vocab_size,
+        "total_params": hp.total_params,
+        "active_params": hp.active_params,
+        "kv_cache_bytes_per_token_f16": hp.kv_bytes_per_token_per_layer() * hp.num_full_layers,
+        "kv_cache_bytes_at_max_context_f16": hp.kv_cache_bytes(hp.context_length),
+        "hf_repo": HF_REPOS[name],
+    }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgeoss.discover.report import GPU
-from edgeoss.discover.run import command
+from edgeoss.discover.command import command
+from edgeoss.discover.hardware import GPU
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from edgeoss.discover.report import CPU
+from edgeoss.discover.hardware import CPU
 
 # Instruction sets that decide which llama.cpp kernels run.
 INTERESTING_FLAGS = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeoss.discover.report import GPU
+from edgeoss.discover.hardware import GPU
 
 VENDORS = {"0x1002": "amd", "0x8086": "intel"}
 

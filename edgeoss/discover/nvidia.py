@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from edgeoss.discover.report import GPU
-from edgeoss.discover.run import ProbeFailed, command
+from edgeoss.discover.command import command
+from edgeoss.discover.hardware import GPU
+from edgeoss.errors import ProbeFailed
 
 MIB = 1024 * 1024
 

@@ -18,8 +18,9 @@ from typing import TypeVar
 import psutil
 
 from edgeoss import fsutil
-from edgeoss.discover import apple, backends, cpu, linux_gpu, nvidia, windows
-from edgeoss.discover.report import GPU, Backends, HardwareReport, LlamaCpp, OrtGenAI
+from edgeoss.discover import apple, cpu, linux_gpu, nvidia, windows
+from edgeoss.discover import installed as backends
+from edgeoss.discover.hardware import GPU, Backends, HardwareReport, LlamaCpp, OrtGenAI
 from edgeoss.paths import paths
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from edgeoss.discover.report import GPU
-from edgeoss.discover.run import command
+from edgeoss.discover.command import command
+from edgeoss.discover.hardware import GPU
 
 WMI_SCRIPT = (
     "Get-CimInstance Win32_VideoController | "

@@ -1,4 +1,11 @@
-"""The engine contract: token ids in, token ids out, cancellable, timed."""
+"""The engine contracts: token ids in, token ids out, cancellable, timed.
+
+Two shapes of one contract, as Protocols every engine satisfies:
+- `Engine`, the plain one (run, chat, benchmarks): `generate()` yields token ids;
+- `QueuedEngine`, the server's: `submit()` queues a `Job` whose tokens go to a
+  callback on the engine's decode thread; llama.cpp decodes several jobs in one
+  batch, onnxruntime-genai one at a time (engines/serial.py).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,14 @@ import queue
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from edgeoss.errors import EngineError
+
+if TYPE_CHECKING:
+    from edgeoss.planning.planner import Plan
 
 # (token ids so far, logits of the next token) -> logits; may change them in place
 LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -19,6 +31,16 @@ Emit = Callable[[int | BaseException | None], None]
 
 class Cancellable(Protocol):
     cancel: threading.Event
+
+
+def check_prompt(prompt: Sequence[int], context_length: int, where: str = "") -> int:
+    """The tokens left to generate after `prompt`; an EngineError for an empty
+    prompt or one that fills the context (`where` says whose, e.g. "per sequence")."""
+    if not prompt:
+        raise EngineError("empty prompt")
+    if len(prompt) >= context_length:
+        raise EngineError(f"the prompt has {len(prompt)} tokens; the context holds {context_length}{where}")
+    return context_length - len(prompt)
 
 
 def tokens_of(submit: Callable[[Emit], Cancellable]) -> Iterator[int]:
@@ -33,6 +55,45 @@ def tokens_of(submit: Callable[[Emit], Cancellable]) -> Iterator[int]:
             yield item
     finally:
         job.cancel.set()
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How to load a model, for either engine: usually from a Plan.
+
+    `device` is where it runs: llama.cpp's GPU API (cuda, metal) or
+    onnxruntime-genai's execution provider (cuda, webgpu, dml), or cpu.
+    llama.cpp places by layer (`n_gpu_layers`, and the experts of
+    `n_cpu_moe_layers` layers kept in RAM); onnxruntime-genai runs the whole
+    graph on its provider and reads only the context and the device.
+    """
+
+    context_length: int = 4096
+    device: str = "cpu"
+    n_gpu_layers: int = 0
+    n_cpu_moe_layers: int = 0
+    flash_attention: bool = True
+    threads: int | None = None
+    n_ubatch: int = 512
+    use_mmap: bool = True
+    swa_full: bool = False  # sliding layers keep only the window (the planner's memory model)
+
+    @classmethod
+    def from_plan(cls, plan: Plan, device: str) -> LoadSettings:
+        return cls(
+            context_length=plan.context_length,
+            device=device,
+            n_gpu_layers=plan.n_gpu_layers,
+            n_cpu_moe_layers=plan.n_cpu_moe_layers,
+            flash_attention=plan.flash_attention,
+        )
+
+    def placement(self) -> str:
+        """Where llama.cpp's layers run, in words."""
+        if self.n_gpu_layers <= 0:
+            return "CPU"
+        experts = f", experts of {self.n_cpu_moe_layers} layers on the CPU" if self.n_cpu_moe_layers else ""
+        return f"{self.n_gpu_layers} layers on the GPU{experts}"
 
 
 @dataclass(frozen=True)
@@ -89,6 +150,23 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
+@dataclass(eq=False)
+class Job:
+    """One queued generation (the server's contract), owned by the engine's decode thread."""
+
+    prompt: list[int]
+    sampling: Sampling
+    stop: frozenset[int]
+    cancel: threading.Event
+    emit: Emit
+    logits_processor: LogitsProcessor | None = None
+    timings: Timings = field(default_factory=Timings)
+    budget: int = 0  # most tokens it may generate: max_tokens, less what the context has left
+    pending: list[int] = field(default_factory=list)  # tokens to evaluate next (batched engine)
+    started: float = 0.0
+    done: bool = False
+
+
 class Engine(Protocol):
     """What every backend provides."""
 
@@ -108,6 +186,31 @@ class Engine(Protocol):
     ) -> Iterator[int]:
         """Yield generated token ids; the stop id that ends generation is yielded last.
         `timings` (or `last_timings`, with one caller at a time) says how it went."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class QueuedEngine(Protocol):
+    """The server's contract: jobs queued, tokens delivered to a callback."""
+
+    name: str
+    context_length: int  # per sequence
+    parallel: int  # sequences decoded together
+    last_timings: Timings
+    placement: str
+
+    def submit(
+        self,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        emit: Emit,
+        stop: Collection[int] = (),
+        cancel: threading.Event | None = None,
+        logits_processor: LogitsProcessor | None = None,
+        timings: Timings | None = None,
+    ) -> Job:
+        """Queue a generation; `emit` gets its tokens, then None (or the exception that ended it)."""
         ...
 
     def close(self) -> None: ...

@@ -14,21 +14,9 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
 
-from edgeoss.engines.base import Emit, Engine, LogitsProcessor, Sampling, Timings, tokens_of
+from edgeoss.engines.base import Emit, Engine, Job, LogitsProcessor, Sampling, Timings, check_prompt, tokens_of
 from edgeoss.errors import EngineError
-
-
-@dataclass(eq=False)
-class Job:
-    prompt: list[int]
-    sampling: Sampling
-    stop: frozenset[int]
-    cancel: threading.Event
-    emit: Emit
-    logits_processor: LogitsProcessor | None
-    timings: Timings = field(default_factory=Timings)
 
 
 class SerialEngine:
@@ -58,10 +46,7 @@ class SerialEngine:
         timings: Timings | None = None,
     ) -> Job:
         """Queue a generation; `emit` gets its tokens on the worker thread."""
-        if not prompt:
-            raise EngineError("empty prompt")
-        if len(prompt) >= self.context_length:
-            raise EngineError(f"the prompt has {len(prompt)} tokens; the context holds {self.context_length}")
+        room = check_prompt(prompt, self.context_length)
         job = Job(
             list(prompt),
             sampling,
@@ -70,6 +55,7 @@ class SerialEngine:
             emit,
             logits_processor,
             timings if timings is not None else Timings(),
+            budget=min(sampling.max_tokens, room),
         )
         self.last_timings = job.timings
         with self._cond:

@@ -16,16 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from edgeoss import harmony, spec
-from edgeoss.engines.base import LogitsProcessor, Sampling, Timings
-
-
-class ContextOverflow(Exception):
-    def __init__(self, prompt_tokens: int, context: int, max_tokens: int) -> None:
-        super().__init__(
-            f"the prompt has {prompt_tokens} tokens but the context holds {context} per sequence; "
-            "shorten the conversation or restart the server with a larger --ctx"
-        )
-        self.prompt_tokens, self.context, self.max_tokens = prompt_tokens, context, max_tokens
+from edgeoss.engines.base import LogitsProcessor, QueuedEngine, Sampling
+from edgeoss.runtime.reply import Reply, prompt_for
 
 
 @dataclass
@@ -37,29 +29,6 @@ class Ask:
     sampling: Sampling
     stop: list[str] = field(default_factory=list)  # client stop strings, on the answer text
     timeout_s: float | None = None
-
-
-@dataclass
-class Outcome:
-    """Filled in while the events flow; complete after the last one."""
-
-    result: harmony.Result = field(default_factory=harmony.Result)
-    timings: Timings = field(default_factory=Timings)
-    prompt_tokens: int = 0
-    timed_out: bool = False
-
-    @property
-    def finish_reason(self) -> str:
-        return self.result.finish_reason
-
-    def usage(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.timings.generated_tokens,
-            "total_tokens": self.prompt_tokens + self.timings.generated_tokens,
-            "cached_tokens": self.timings.cached_tokens,
-            "reasoning_tokens": self.result.reasoning_tokens,
-        }
 
 
 class _StopCutter:
@@ -90,21 +59,16 @@ class _StopCutter:
         return out
 
 
-def prepare(engine: object, ask: Ask, outcome: Outcome) -> list[int]:
-    """The prompt's token ids; ContextOverflow when they do not fit."""
-    prompt = harmony.render(ask.turns, ask.options)
-    outcome.prompt_tokens = len(prompt)
-    context = int(engine.context_length)  # type: ignore[attr-defined]
-    if len(prompt) >= context:
-        raise ContextOverflow(len(prompt), context, ask.sampling.max_tokens)
-    return prompt
+def prepare(engine: QueuedEngine, ask: Ask, outcome: Reply) -> list[int]:
+    """The prompt's token ids; ContextOverflow when they do not fit one sequence."""
+    return prompt_for(ask.turns, ask.options, outcome, engine.context_length, ask.sampling.max_tokens)
 
 
 async def events(
-    engine: object,
+    engine: QueuedEngine,
     prompt: list[int],
     ask: Ask,
-    outcome: Outcome,
+    outcome: Reply,
     processor: LogitsProcessor | None = None,
 ) -> AsyncIterator[harmony.Event]:
     """Events of one reply to `prompt` (from prepare())."""
@@ -118,9 +82,7 @@ async def events(
     parser = harmony.StreamParser()
     outcome.result = parser.result
     cutter = _StopCutter(ask.stop)
-    engine.submit(  # type: ignore[attr-defined]
-        prompt, ask.sampling, emit, spec.STOP_TOKENS, cancel, processor, outcome.timings
-    )
+    engine.submit(prompt, ask.sampling, emit, spec.STOP_TOKENS, cancel, processor, outcome.timings)
     deadline = time.monotonic() + ask.timeout_s if ask.timeout_s else None
     content: list[str] = []
     try:

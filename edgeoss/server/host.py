@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from edgeoss.engines.llamacpp import Settings
-from edgeoss.errors import EdgeossError, UsageError
+from edgeoss.backends import LLAMA_CPP
+from edgeoss.engines.base import LoadSettings, QueuedEngine
+from edgeoss.errors import Busy, EdgeossError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,6 @@ def parse_keep_alive(text: str) -> float | None:
     return None if seconds < 0 else seconds
 
 
-class Busy(Exception):
-    """The admission queue is full."""
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     name: str  # what clients call it
@@ -46,7 +42,7 @@ class ModelInfo:
     is_demo: bool
     size_bytes: int
     quantization: str = "MXFP4"
-    backend: str = "llama.cpp"  # or "onnxruntime-genai"
+    backend: str = LLAMA_CPP.label  # the engine, as people see it (backends.EngineKind.label)
     placement: str = ""  # where it will run, until the loaded engine says where it does
 
 
@@ -54,11 +50,11 @@ class ModelHost:
     def __init__(
         self,
         info: ModelInfo,
-        settings: Settings,
+        settings: LoadSettings,
         parallel: int,
         queue_size: int,
         keep_alive_s: float | None,
-        engine_factory: Callable[[Path, Settings, int], Any],
+        engine_factory: Callable[[Path, LoadSettings, int], QueuedEngine],
         on_state: Callable[[str, str], None] | None = None,
     ) -> None:
         self.info = info
@@ -70,7 +66,7 @@ class ModelHost:
         self._on_state = on_state  # (state, detail): for the console while serving
         self.state = "unloaded"  # loading, ready, unloaded, failed
         self.error = ""
-        self.engine: Any = None
+        self.engine: QueuedEngine | None = None
         self.in_flight = 0
         self.loads = 0
         self.last_used = time.monotonic()
@@ -114,14 +110,15 @@ class ModelHost:
         finally:
             self._ready.set()
 
-    async def ready_engine(self) -> Any:
+    async def ready_engine(self) -> QueuedEngine:
         """The engine, loading it first when keep-alive unloaded it."""
         if self.state != "ready":
             self.start_loading()
             await asyncio.to_thread(self._ready.wait)
-        if self.state != "ready":
+        engine = self.engine
+        if self.state != "ready" or engine is None:
             raise EdgeossError(f"the model could not be loaded: {self.error}")
-        return self.engine
+        return engine
 
     # ------------------------------------------------------------- admission
 
@@ -146,7 +143,8 @@ class ModelHost:
             engine, self.engine, self.state = self.engine, None, "unloaded"
             self._ready.clear()
         log.info("%s unloaded after %.0f s idle (keep-alive %s s)", self.info.name, idle, self.keep_alive_s)
-        engine.close()
+        if engine is not None:
+            engine.close()
         self._tell("unloaded", f"{self.info.name} unloaded after {idle:.0f} s idle; the next request reloads it")
         return True
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from edgeoss.server.generation import Outcome
+from edgeoss.runtime.reply import Reply
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -42,7 +42,7 @@ class Metrics:
         )
         self.model_loaded = Gauge("edgeoss_model_loaded", "1 while the model is loaded", registry=r)
 
-    def generation(self, outcome: Outcome) -> None:
+    def generation(self, outcome: Reply) -> None:
         t = outcome.timings
         self.prompt_tokens.inc(outcome.prompt_tokens)
         self.cached_tokens.inc(t.cached_tokens)

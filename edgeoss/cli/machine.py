@@ -1,0 +1,140 @@
+"""Commands about this machine and gpt-oss: doctor, plan, spec, paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from edgeoss import backends, spec
+from edgeoss.cli.output import out, print_json, reported
+from edgeoss.errors import EXIT_CHECKS_FAILED, UsageError
+from edgeoss.paths import paths as current_paths
+
+_MARKS = {"pass": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "info": "[dim]--[/]"}
+
+
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report, plan and checks as JSON.")] = False,
+) -> None:
+    """Check this machine: hardware, backends, what will run and why, models, and what to fix."""
+    from edgeoss.discover.probe import probe
+    from edgeoss.planning import doctor as doctor_mod
+    from edgeoss.planning.planner import plan_here as make_plan
+
+    with reported():
+        report = probe()
+        the_plan = make_plan(report)
+        checks = doctor_mod.diagnose(report, the_plan)
+        if as_json:
+            print_json(doctor_mod.as_json(report, the_plan, checks))
+            return
+        table = Table(show_header=False, box=None, pad_edge=False)
+        section = ""
+        for check in checks:
+            if check.section != section:
+                section = check.section
+                table.add_row("", f"[bold]{section}[/]", "")
+            table.add_row(_MARKS[check.status], escape(check.label), escape(check.detail))
+            if check.fix:
+                table.add_row("", "", f"[cyan]fix:[/] {escape(check.fix)}")
+        out.print(table)
+        failures = sum(c.status == "fail" for c in checks)
+        if failures:
+            raise typer.Exit(EXIT_CHECKS_FAILED)
+
+
+def plan_cmd(
+    hardware: Annotated[
+        Path | None, typer.Option(help="A saved report (edgeoss doctor --json) instead of probing this machine.")
+    ] = None,
+    variant: Annotated[str | None, typer.Option(help="20b or 120b (default: the largest that fits).")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{', '.join(backends.PLAN_OPTIONS)} (default: best): llama.cpp's devices, or onnxruntime-genai."
+        ),
+    ] = None,
+    ctx: Annotated[int | None, typer.Option(min=256, help="Context length (default: the longest that fits).")] = None,
+    prefer: Annotated[str, typer.Option(help="quality (largest variant) or speed (smallest).")] = "quality",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show the plan for this machine, or for a saved hardware report."""
+    from edgeoss.discover.hardware import HardwareReport
+    from edgeoss.discover.probe import probe
+    from edgeoss.planning.planner import Preferences, plan, plan_here
+
+    with reported():
+        prefs = Preferences.parse(variant, backend, ctx, prefer)
+        if hardware is not None:
+            try:
+                report = HardwareReport.from_dict(json.loads(hardware.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                raise UsageError(f"{hardware} is not a hardware report: {exc}") from exc
+        else:
+            report = probe()
+        # Another machine's report is planned without this machine's load checks.
+        the_plan = plan(report, prefs) if hardware is not None else plan_here(report, prefs)
+        if as_json:
+            print_json(the_plan.to_dict())
+        else:
+            if the_plan.fits:
+                experts = (
+                    f", experts of {the_plan.n_cpu_moe_layers} layers on the CPU" if the_plan.n_cpu_moe_layers else ""
+                )
+                out.print(
+                    f"[green]plan:[/] {the_plan.variant} on {the_plan.backend} ({the_plan.placement}{experts}), "
+                    f"context {the_plan.context_length}",
+                    highlight=False,
+                )
+                sizes = ", ".join(f"{k} {v / 2**30:.1f} GiB" for k, v in the_plan.predicted_bytes.items())
+                out.print(f"predicted memory: {sizes}; speed: {the_plan.speed_class}", highlight=False)
+            else:
+                out.print("[bold red]nothing fits[/]", highlight=False)
+            for reason in the_plan.reasons:
+                out.print(f"  - {reason}", highlight=False, markup=False)
+            for warning in the_plan.warnings:
+                out.print(f"  [yellow]![/] {escape(warning)}", highlight=False)
+            for rejected in the_plan.rejected:
+                out.print(f"  x {rejected.variant} on {rejected.backend}: {rejected.why}", style="dim", markup=False)
+            for fix in the_plan.fixes:
+                out.print(f"  [cyan]fix:[/] {escape(fix)}", highlight=False)
+        if not the_plan.fits:
+            raise typer.Exit(EXIT_CHECKS_FAILED)
+
+
+def spec_cmd(
+    variant: Annotated[str | None, typer.Argument(help="gpt-oss-20b or gpt-oss-120b (default: both).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show the gpt-oss facts edgeoss works from: shapes, parameters, KV cache."""
+    with reported():
+        rows = {name: spec.facts(name) for name in spec.variant_names(variant)}
+        if as_json:
+            print_json(rows)
+            return
+        table = Table(title="gpt-oss")
+        table.add_column("")
+        for name in rows:
+            table.add_column(name, justify="right")
+        for key in next(iter(rows.values())):
+            cells = []
+            for row in rows.values():
+                value = row[key]
+                cells.append(f"{value:,}" if isinstance(value, int) else str(value))
+            table.add_row(key.replace("_", " "), *cells)
+        out.print(table)
+
+
+def paths_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """Show where edgeoss keeps config, cache, data, logs and models (EDGEOSS_HOME moves them all)."""
+    folders = current_paths().as_dict()
+    if as_json:
+        print_json(folders)
+        return
+    for key, value in folders.items():
+        out.print(f"{key:>7}  {value}", highlight=False, markup=False)

@@ -1,0 +1,36 @@
+"""The harmony format (openai-harmony underneath, fully offline).
+
+encoding.py loads the o200k_harmony encoding from the packaged vocabulary;
+render.py turns a conversation into prompt token ids; parser.py turns
+generated ids into reasoning, answer, preamble and tool-call events;
+tokenizer.py writes the vocabulary in the forms other tools read.
+"""
+
+from edgeoss.harmony.encoding import encoding
+from edgeoss.harmony.parser import MAX_HEADER_TOKENS, Event, Result, StreamParser
+from edgeoss.harmony.render import (
+    EFFORTS,
+    KNOWLEDGE_CUTOFF,
+    RenderOptions,
+    Tool,
+    ToolCall,
+    Turn,
+    check_effort,
+    render,
+)
+
+__all__ = [
+    "EFFORTS",
+    "KNOWLEDGE_CUTOFF",
+    "MAX_HEADER_TOKENS",
+    "Event",
+    "RenderOptions",
+    "Result",
+    "StreamParser",
+    "Tool",
+    "ToolCall",
+    "Turn",
+    "check_effort",
+    "encoding",
+    "render",
+]

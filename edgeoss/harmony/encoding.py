@@ -1,0 +1,42 @@
+"""The o200k_harmony encoding, loaded offline from the packaged vocabulary.
+
+openai-harmony downloads o200k_base.tiktoken on first use unless
+TIKTOKEN_ENCODINGS_BASE names a folder that holds it. We point it at the
+package's own verified copy, so loading never touches the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+
+import openai_harmony
+
+from edgeoss import constants, resources
+from edgeoss.errors import DataIntegrityError
+
+_env_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def encoding() -> openai_harmony.HarmonyEncoding:
+    """The o200k_harmony encoding (HARMONY_GPT_OSS), loaded fully offline."""
+    folder = str(resources.vocab_path().parent)
+    with _env_lock:
+        # The variable is process-wide; set it only for the load and put back
+        # whatever the user had.
+        previous = os.environ.get(constants.ENV_TIKTOKEN_ENCODINGS_BASE)
+        os.environ[constants.ENV_TIKTOKEN_ENCODINGS_BASE] = folder
+        try:
+            return openai_harmony.load_harmony_encoding(openai_harmony.HarmonyEncodingName.HARMONY_GPT_OSS)
+        except openai_harmony.HarmonyError as exc:
+            raise DataIntegrityError(
+                f"openai-harmony could not load the packaged vocabulary from {folder}: {exc}",
+                hint="reinstall edgeoss; the vocabulary ships with it",
+            ) from exc
+        finally:
+            if previous is None:
+                os.environ.pop(constants.ENV_TIKTOKEN_ENCODINGS_BASE, None)
+            else:
+                os.environ[constants.ENV_TIKTOKEN_ENCODINGS_BASE] = previous

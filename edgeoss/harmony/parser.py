@@ -1,0 +1,143 @@
+"""Generated token ids to events: reasoning, answer, preamble, tool calls.
+
+Never raises on malformed output: it is counted and degrades to answer text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import openai_harmony
+
+from edgeoss import spec
+from edgeoss.harmony.encoding import encoding
+from edgeoss.harmony.render import ToolCall
+
+MAX_HEADER_TOKENS = 64  # a header (role, channel, recipient, content type) is a handful of tokens
+
+
+@dataclass
+class Event:
+    """What the parser saw: reasoning, content, a preamble, a tool call, or the end."""
+
+    kind: str  # "reasoning", "content", "preamble", "tool_call", "done"
+    text: str = ""
+    tool_call: ToolCall | None = None
+    reason: str = ""  # done: "stop", "tool_calls", "length", "cancel"
+
+
+@dataclass
+class Result:
+    reasoning: str = ""
+    content: str = ""
+    preamble: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str = ""
+    malformed: int = 0  # tokens the parser could not place; their text went to the answer or was dropped
+    reasoning_tokens: int = 0  # generated tokens that were analysis text (usage counts them)
+
+
+class StreamParser:
+    """Generated token ids in, events out; never raises on malformed output.
+
+    A tool call is a message whose recipient is `functions.NAME`, on the
+    commentary or the analysis channel alike. Analysis text only ever
+    becomes reasoning.
+    """
+
+    def __init__(self) -> None:
+        self._parser = openai_harmony.StreamableParser(encoding(), openai_harmony.Role.ASSISTANT)
+        self.result = Result()
+        self._raw = False  # after malformed output: plain text, routed by the last known channel
+        self._last_channel = ""
+        self._arguments: list[str] = []
+        self._recipient = ""
+        self._calls = 0
+        self._header: list[int] = []  # tokens of a header still being read
+
+    def _route(self, text: str, channel: str, recipient: str) -> list[Event]:
+        if not text:
+            return []
+        if recipient.startswith("functions."):
+            self._recipient = recipient
+            self._arguments.append(text)
+            return []
+        if channel == "analysis":
+            self.result.reasoning += text
+            return [Event("reasoning", text)]
+        if channel == "commentary":
+            self.result.preamble += text
+            return [Event("preamble", text)]
+        self.result.content += text
+        return [Event("content", text)]
+
+    def _close_message(self) -> list[Event]:
+        if not self._recipient:
+            return []
+        self._calls += 1
+        call = ToolCall(self._recipient.removeprefix("functions."), "".join(self._arguments), f"call_{self._calls}")
+        self._recipient, self._arguments = "", []
+        self.result.tool_calls.append(call)
+        return [Event("tool_call", tool_call=call)]
+
+    def feed(self, token: int) -> list[Event]:
+        if token in (spec.RETURN, spec.CALL):
+            return [*self._close_message(), *self.finish("stop")]
+        if self._raw:
+            return self._route_raw(token)
+        try:
+            self._parser.process(token)
+        except openai_harmony.HarmonyError:
+            self.result.malformed += 1
+            self._raw = True
+            return self._route_raw(token)
+        in_header = self._parser.state == openai_harmony.StreamState.HEADER
+        self._header = [*self._header, token] if in_header else []
+        if len(self._header) > MAX_HEADER_TOKENS:
+            # No real header is this long: this is not harmony (a random
+            # model's usual output). Show it as text from here on, rather
+            # than holding everything back until the end.
+            return self._give_up_on_header()
+        channel = self._parser.current_channel or ""
+        recipient = self._parser.current_recipient or ""
+        events = self._route(self._parser.last_content_delta or "", channel, recipient)
+        if (
+            channel == "analysis"
+            and not recipient
+            and self._parser.state == openai_harmony.StreamState.CONTENT
+            and not encoding().is_special_token(token)
+        ):
+            self.result.reasoning_tokens += 1
+        if channel:
+            self._last_channel = channel
+        if token == spec.END:
+            events += self._close_message()
+        return events
+
+    def _give_up_on_header(self) -> list[Event]:
+        self.result.malformed += 1
+        self._raw = True
+        text = encoding().decode([t for t in self._header if not encoding().is_special_token(t)])
+        self._header = []
+        return self._route(text, "analysis" if self._last_channel == "analysis" else "final", "")
+
+    def _route_raw(self, token: int) -> list[Event]:
+        if encoding().is_special_token(token):
+            return self._close_message() if token == spec.END else []
+        text = encoding().decode([token])
+        channel = "analysis" if self._last_channel == "analysis" else "final"
+        if channel == "analysis":
+            self.result.reasoning_tokens += 1
+        return self._route(text, channel, "")
+
+    def finish(self, reason: str) -> list[Event]:
+        """End of generation: stop id, length, or cancel."""
+        if self.result.finish_reason:
+            return []
+        events = self._close_message() if reason in ("length", "cancel") else []
+        if self._header:
+            # Output that never completed a message header (a random model's
+            # usual output) becomes answer text rather than vanishing.
+            events += self._give_up_on_header()
+        self.result.finish_reason = "tool_calls" if self.result.tool_calls and reason == "stop" else reason
+        return [*events, Event("done", reason=self.result.finish_reason)]

@@ -1,0 +1,226 @@
+"""`edgeoss doctor`: what this machine has, what will run and why, and what to fix.
+
+diagnose() turns a hardware report, a plan and the store into checks, each
+pass / warn / fail / info with a concrete fix where there is one. The JSON
+form is the hardware report itself with "plan" and "checks" added, so it is
+a valid REPORT.json for `edgeoss plan --hardware`.
+
+Run on its own: python -m edgeoss.planning.doctor
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edgeoss import constants
+from edgeoss.discover.hardware import HardwareReport
+from edgeoss.discover.ports import port_free
+from edgeoss.planning.planner import Plan, gib
+from edgeoss.weights.store import Store
+
+LLAMA_VERSION = "0.3.36"
+FIX_CUDA = f'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python=={LLAMA_VERSION}'
+FIX_METAL = (
+    f'CMAKE_ARGS="-DGGML_METAL=on" pip install --force-reinstall --no-cache-dir llama-cpp-python=={LLAMA_VERSION}'
+)
+FIX_LLAMA = f"pip install llama-cpp-python=={LLAMA_VERSION}"
+
+
+@dataclass
+class Check:
+    section: str
+    status: str  # pass, warn, fail, info
+    label: str
+    detail: str
+    fix: str | None = None
+
+
+def _hardware(report: HardwareReport) -> list[Check]:
+    checks = [Check("hardware", "info", "system", f"{report.os} {report.os_version or ''} ({report.arch})".strip())]
+    c = report.cpu
+    flags = ", ".join(c.flags) or "unknown"
+    slow = report.arch == "x86_64" and c.flags and "avx2" not in c.flags
+    checks.append(
+        Check(
+            "hardware",
+            "warn" if slow else "pass",
+            "CPU",
+            f"{c.name}, {c.cores_physical or '?'} cores / {c.cores_logical or '?'} threads; {flags}",
+            "a CPU without AVX2 runs llama.cpp's slowest kernels" if slow else None,
+        )
+    )
+    checks.append(
+        Check(
+            "hardware",
+            "info",
+            "RAM",
+            f"{gib(report.ram_total_bytes or 0)} total, {gib(report.ram_available_bytes or 0)} available, "
+            f"{gib(report.swap_total_bytes or 0)} swap",
+        )
+    )
+    for gpu in report.gpus:
+        memory = gib(gpu.memory_total_bytes) if gpu.memory_total_bytes else "unknown memory"
+        free = f", {gib(gpu.memory_free_bytes)} free" if gpu.memory_free_bytes is not None else ""
+        extra = [f"driver {gpu.driver}"] if gpu.driver else []
+        extra += [f"CUDA {gpu.cuda_version}"] if gpu.cuda_version else []
+        extra += [f"compute {gpu.compute_capability}"] if gpu.compute_capability else []
+        extra += [f"Metal may use {gib(gpu.working_set_bytes)}"] if gpu.working_set_bytes else []
+        kind = "unified" if gpu.unified_memory else "dedicated"
+        checks.append(
+            Check("hardware", "pass", f"GPU ({gpu.vendor})", f"{gpu.name}: {memory} {kind}{free}; " + ", ".join(extra))
+        )
+    if not report.gpus:
+        checks.append(Check("hardware", "info", "GPU", "none that edgeoss can use; models run on the CPU"))
+    for note in report.notes:
+        checks.append(Check("hardware", "warn", "probe", note))
+    return checks
+
+
+def _backends(report: HardwareReport) -> list[Check]:
+    checks = []
+    llama = report.backends.llama_cpp
+    has_nvidia = any(g.vendor == "nvidia" for g in report.gpus)
+    has_apple = any(g.vendor == "apple" for g in report.gpus)
+    if not llama.available:
+        checks.append(Check("backends", "fail", "llama.cpp", "llama-cpp-python is not installed", FIX_LLAMA))
+    else:
+        devices = ", ".join(llama.devices) or "CPU"
+        checks.append(Check("backends", "pass", "llama.cpp", f"llama-cpp-python {llama.version}; devices: {devices}"))
+        if has_nvidia and "CUDA" not in llama.devices:
+            checks.append(
+                Check(
+                    "backends",
+                    "warn",
+                    "CUDA",
+                    "an NVIDIA GPU is present but this llama.cpp build has no CUDA",
+                    FIX_CUDA,
+                )
+            )
+        if has_apple and "Metal" not in llama.devices:
+            checks.append(Check("backends", "warn", "Metal", "this llama.cpp build has no Metal", FIX_METAL))
+    ort = report.backends.ort_genai
+    checks.append(
+        Check(
+            "backends",
+            "info",
+            "ONNX Runtime GenAI",
+            f"onnxruntime-genai {ort.version}, providers: {', '.join(ort.providers)}"
+            if ort.available
+            else "not installed (optional)",
+        )
+    )
+    if report.os == "windows" and any(g.vendor != "nvidia" for g in report.gpus):
+        checks.append(
+            Check(
+                "backends",
+                "warn",
+                "DirectML",
+                "no DirectML build of gpt-oss is known to load (the export decomposes the MoE and the graph "
+                "fails); edgeoss plans DirectML only for a model verified to load here",
+                "edgeoss export-onnx CHECKPOINT -o OUT --ep dml checks a new export; import it if it loads",
+            )
+        )
+    return checks
+
+
+def _plan(plan: Plan) -> list[Check]:
+    if not plan.fits:
+        checks = [Check("plan", "fail", "what will run", "; ".join(plan.reasons), "; ".join(plan.fixes) or None)]
+    else:
+        where = f"{plan.backend}, {plan.placement}, context {plan.context_length}"
+        checks = [Check("plan", "pass", "what will run", f"{plan.variant} ({where}); {plan.speed_class}")]
+        checks += [Check("plan", "info", "why", reason) for reason in plan.reasons]
+    checks += [Check("plan", "warn", "note", w) for w in plan.warnings]
+    checks += [Check("plan", "info", f"rejected {r.variant} on {r.backend}", r.why) for r in plan.rejected]
+    return checks
+
+
+def _models(report: HardwareReport, plan: Plan, store: Store) -> list[Check]:
+    from edgeoss.weights.verify import verify_path
+
+    checks = []
+    models = store.list()
+    for manifest in models:
+        result = verify_path(store.entry_path(manifest), store=store)
+        checks.append(
+            Check(
+                "models",
+                "pass" if result.ok else "fail",
+                manifest.name,
+                f"{manifest.variant}, {manifest.format}, {manifest.total_bytes / 1e9:.2f} GB: {result.summary()}",
+                None if result.ok else f"edgeoss rm {manifest.name} && edgeoss pull",
+            )
+        )
+    needed = plan.artifact.get("approx_bytes") if plan.fits else None
+    if not models:
+        checks.append(Check("models", "info", "store", f"empty ({store.root})", "edgeoss pull"))
+    if needed and report.disk_free_bytes is not None:
+        enough = report.disk_free_bytes > needed
+        checks.append(
+            Check(
+                "models",
+                "pass" if enough else "fail",
+                "disk for a pull",
+                f"{gib(report.disk_free_bytes)} free at {report.disk_path}; {plan.variant} needs {gib(needed)}",
+                None if enough else "free disk space, or set EDGEOSS_HOME to a larger disk",
+            )
+        )
+    return checks
+
+
+def _server() -> list[Check]:
+    free = port_free(constants.DEFAULT_PORT)
+    status = "pass" if free else "warn"
+    detail = {True: "free", False: "in use", None: "could not be checked"}[free]
+    fix = None if free else f"another program listens on {constants.DEFAULT_PORT}; serve with --port N"
+    return [Check("server", status, f"port {constants.DEFAULT_PORT}", detail, fix)]
+
+
+def _expert_placement(report: HardwareReport, plan: Plan) -> list[Check]:
+    """Say plainly whether the plan's experts-on-CPU placement is what will really happen."""
+    supported = report.backends.llama_cpp.expert_overrides
+    if not plan.fits or not plan.backend.startswith("llama.cpp") or not plan.n_cpu_moe_layers or supported is None:
+        return []
+    n = plan.n_cpu_moe_layers
+    if supported:
+        return [
+            Check("plan", "pass", "expert placement", f"experts of {n} layers on the CPU (tensor buffer overrides)")
+        ]
+    return [
+        Check(
+            "plan",
+            "warn",
+            "expert placement",
+            f"this llama-cpp-python cannot keep MoE experts on the CPU; {n} whole layers will stay on the CPU "
+            "instead (slower)",
+            "pip install --force-reinstall 'edgeoss[llama]'",
+        )
+    ]
+
+
+def diagnose(report: HardwareReport, plan: Plan, store: Store | None = None) -> list[Check]:
+    store = store or Store()
+    checks = _hardware(report) + _backends(report) + _plan(plan) + _expert_placement(report, plan)
+    return checks + _models(report, plan, store) + _server()
+
+
+def as_json(report: HardwareReport, plan: Plan, checks: list[Check]) -> dict[str, Any]:
+    data = report.to_dict()
+    data["plan"] = plan.to_dict()
+    data["checks"] = [asdict(c) for c in checks]
+    return data
+
+
+def main() -> None:
+    from edgeoss.discover.probe import probe
+    from edgeoss.planning.planner import plan_here as make_plan
+
+    report = probe()
+    the_plan = make_plan(report)
+    print(json.dumps(as_json(report, the_plan, diagnose(report, the_plan)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

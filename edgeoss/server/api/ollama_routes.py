@@ -1,0 +1,73 @@
+"""Ollama's API family under /api: version, tags, show, ps, chat, generate;
+any other /api route gets Ollama's error shape, not a bare 404."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from edgeoss import harmony
+from edgeoss.errors import ApiError
+from edgeoss.runtime.reply import Reply
+from edgeoss.server.api import ollama
+from edgeoss.server.generation import Ask
+from edgeoss.server.service import Server, json_body, with_effort
+
+Parse = Callable[[Mapping[str, Any], int, float | None], tuple[Ask, bool, bool]]
+Stream = Callable[[AsyncIterator[harmony.Event], Reply, str, bool, float], AsyncIterator[bytes]]
+Final = Callable[[Reply, str, bool, float], dict[str, Any]]
+
+
+def router(server: Server) -> APIRouter:
+    host, options = server.host, server.options
+    api = APIRouter()
+
+    @api.get("/api/version")
+    async def ollama_version() -> dict[str, str]:
+        return {"version": ollama.API_VERSION}
+
+    @api.get("/api/tags")
+    async def ollama_tags() -> dict[str, Any]:
+        return {"models": [ollama.tag(host)]}
+
+    @api.post("/api/show")
+    async def ollama_show(request: Request) -> dict[str, Any]:
+        body = await json_body(request)
+        if "model" not in body and "name" in body:
+            body["model"] = body["name"]
+        server.check_model(body)
+        return ollama.show(host)
+
+    @api.get("/api/ps")
+    async def ollama_ps() -> dict[str, Any]:
+        return ollama.ps(host)
+
+    @api.post("/api/chat")
+    async def ollama_chat(request: Request) -> Response:
+        return await generation(request, ollama.chat_ask, ollama.chat_stream, ollama.chat_reply)
+
+    @api.post("/api/generate")
+    async def ollama_generate(request: Request) -> Response:
+        return await generation(request, ollama.generate_ask, ollama.generate_stream, ollama.generate_reply)
+
+    async def generation(request: Request, parse: Parse, stream_fn: Stream, reply_fn: Final) -> Response:
+        started = time.monotonic()
+        body = with_effort(await json_body(request), options.effort)
+        server.check_model(body)
+        ask, stream, show = parse(body, options.max_tokens, options.request_timeout_s)
+        events, outcome = await server.start(request, ask)
+        name = body.get("model") or ollama.display_name(host)
+        if stream:
+            return StreamingResponse(stream_fn(events, outcome, name, show, started), media_type="application/x-ndjson")
+        await server.collect(request, events)
+        return JSONResponse(reply_fn(outcome, name, show, started))
+
+    @api.api_route("/api/{rest:path}", methods=["GET", "POST", "DELETE"])
+    async def ollama_unsupported(rest: str) -> Response:
+        raise ApiError(404, f"/api/{rest} is not provided by edgeoss (it serves one model: {host.info.name})")
+
+    return api

@@ -1,0 +1,370 @@
+"""The OpenAI Responses API (/v1/responses).
+
+Input is a string or a list of items (messages, function calls and their
+outputs, reasoning); output is a list of items (reasoning, message,
+function_call) built from the harmony events in the order the model produced
+them; streaming sends the documented event types. `previous_response_id`
+continues a conversation kept in a bounded in-memory store (the oldest go
+first; a restart forgets them all).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from edgeoss import harmony
+from edgeoss.runtime.reply import Reply
+from edgeoss.server.api.openai_chat import arguments_text, effort_of, sampling_of, text_of, tools_of
+from edgeoss.server.generation import Ask
+from edgeoss.server.http_errors import bad_request
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+@dataclass
+class Stored:
+    turns: list[harmony.Turn]
+    instructions: str
+
+
+class ResponseStore:
+    """The last `limit` responses' conversations, for previous_response_id."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._items: OrderedDict[str, Stored] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, response_id: str, stored: Stored) -> None:
+        with self._lock:
+            self._items[response_id] = stored
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def get(self, response_id: str) -> Stored | None:
+        with self._lock:
+            return self._items.get(response_id)
+
+
+def _schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), Mapping) else None
+    if not fmt or fmt.get("type") == "text":
+        return None
+    if fmt.get("type") == "json_object":
+        return {"type": "object"}
+    if fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), Mapping):
+        return dict(fmt["schema"])
+    raise bad_request("text.format must be text, json_object or json_schema with a schema", "text.format")
+
+
+def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
+    """Harmony turns of Responses input items. `names` maps call ids to
+    function names across the conversation."""
+    if isinstance(items, str):
+        return [harmony.Turn("user", items)]
+    if not isinstance(items, list) or not items:
+        raise bad_request("input must be a string or a non-empty list of items", "input")
+    turns: list[harmony.Turn] = []
+    reasoning = ""
+    for i, item in enumerate(items):
+        where = f"input[{i}]"
+        if not isinstance(item, Mapping):
+            raise bad_request(f"{where} must be an object", where)
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = item.get("role")
+            if role not in ("system", "developer", "user", "assistant"):
+                raise bad_request(f"{where}.role {role!r}: use system, developer, user or assistant", where)
+            text = text_of(item.get("content"), where)
+            if role == "assistant":
+                turns.append(harmony.Turn("assistant", text, reasoning))
+                reasoning = ""
+            else:
+                turns.append(harmony.Turn(role, text))
+        elif kind == "reasoning":
+            parts = item.get("content") or item.get("summary") or []
+            reasoning += "".join(str(p.get("text", "")) for p in parts if isinstance(p, Mapping))
+        elif kind == "function_call":
+            name, call_id = item.get("name"), str(item.get("call_id") or item.get("id") or "")
+            if not isinstance(name, str) or not name:
+                raise bad_request(f"{where}: a function_call needs a name", where)
+            names[call_id] = name
+            arguments = item.get("arguments", "{}")
+            call = harmony.ToolCall(name, arguments_text(arguments), call_id)
+            turns.append(harmony.Turn("assistant", "", reasoning, tool_calls=(call,)))
+            reasoning = ""
+        elif kind == "function_call_output":
+            call_id = str(item.get("call_id") or "")
+            if call_id not in names:
+                raise bad_request(f"{where}: call_id {call_id!r} matches no function_call", where)
+            output = item.get("output", "")
+            turns.append(
+                harmony.Turn("tool", output if isinstance(output, str) else json.dumps(output), name=names[call_id])
+            )
+        else:
+            raise bad_request(f"{where}.type {kind!r} is not supported", where)
+    return turns
+
+
+def parse(
+    body: Mapping[str, Any], store: ResponseStore, max_tokens: int, timeout_s: float | None
+) -> tuple[Ask, bool, Stored]:
+    """(what to generate, stream?, the conversation so far, to store with the reply)."""
+    previous_turns: list[harmony.Turn] = []
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise bad_request("instructions must be a string", "instructions")
+    previous_id = body.get("previous_response_id")
+    if previous_id:
+        stored = store.get(str(previous_id))
+        if stored is None:
+            raise bad_request(
+                f"previous response {previous_id!r} is not known (kept in memory, the last 256)",
+                "previous_response_id",
+                "previous_response_not_found",
+            )
+        previous_turns = list(stored.turns)
+    names = {c.id: c.name for t in previous_turns for c in t.tool_calls}
+    turns = previous_turns + turns_of(body.get("input"), names)
+    tools, instruction = tools_of(body)
+    options = harmony.RenderOptions(
+        effort=effort_of(body),
+        instructions="\n\n".join(p for p in (instructions or "", instruction) if p),
+        tools=tools,
+        response_schema=_schema(body),
+    )
+    ask = Ask(turns, options, sampling_of(body, max_tokens), [], timeout_s)
+    return ask, bool(body.get("stream")), Stored(turns, instructions or "")
+
+
+class Builder:
+    """Output items from harmony events, and the stream events on the way."""
+
+    def __init__(self, body: Mapping[str, Any], model: str) -> None:
+        self.id = _id("resp")
+        self.created = int(time.time())
+        self.body, self.model = body, model
+        self.output: list[dict[str, Any]] = []
+        self.current: dict[str, Any] | None = None
+        self.sequence = 0
+
+    def response(self, status: str, outcome: Reply | None = None) -> dict[str, Any]:
+        body = self.body
+        usage = None
+        incomplete = None
+        if outcome is not None:
+            u = outcome.usage()
+            usage = {
+                "input_tokens": u["prompt_tokens"],
+                "input_tokens_details": {"cached_tokens": u["cached_tokens"]},
+                "output_tokens": u["completion_tokens"],
+                "output_tokens_details": {"reasoning_tokens": u["reasoning_tokens"]},
+                "total_tokens": u["total_tokens"],
+            }
+            if status == "incomplete":
+                incomplete = {"reason": "max_output_tokens"}
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "model": self.model,
+            "output": self.output,
+            "usage": usage,
+            "error": None,
+            "incomplete_details": incomplete,
+            "instructions": body.get("instructions"),
+            "previous_response_id": body.get("previous_response_id"),
+            "reasoning": {"effort": effort_of(body), "summary": None},
+            "tools": body.get("tools") or [],
+            "tool_choice": body.get("tool_choice", "auto"),
+            "parallel_tool_calls": bool(body.get("parallel_tool_calls", True)),
+            "temperature": body.get("temperature", 1.0),
+            "top_p": body.get("top_p", 1.0),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "text": body.get("text") or {"format": {"type": "text"}},
+            "truncation": "disabled",
+            "store": bool(body.get("store", True)),
+            "metadata": body.get("metadata") or {},
+        }
+
+    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self.sequence += 1
+        return {"type": kind, "sequence_number": self.sequence - 1, **fields}
+
+    def start(self) -> list[dict[str, Any]]:
+        snapshot = self.response("in_progress")
+        return [
+            self._event("response.created", response=snapshot),
+            self._event("response.in_progress", response=snapshot),
+        ]
+
+    def _open(self, item: dict[str, Any], part: dict[str, Any] | None) -> list[dict[str, Any]]:
+        self.output.append(item)
+        self.current = item
+        index = len(self.output) - 1
+        events = [self._event("response.output_item.added", output_index=index, item=dict(item, content=[]))]
+        if part is not None:
+            item["content"] = [part]
+            events.append(
+                self._event(
+                    "response.content_part.added",
+                    item_id=item["id"],
+                    output_index=index,
+                    content_index=0,
+                    part=dict(part),
+                )
+            )
+        return events
+
+    def close(self) -> list[dict[str, Any]]:
+        item, self.current = self.current, None
+        if item is None:
+            return []
+        index = self.output.index(item)
+        item["status"] = "completed"
+        part = item["content"][0]
+        kind = "response.output_text.done" if item["type"] == "message" else "response.reasoning_text.done"
+        extra: dict[str, Any] = {"logprobs": []} if item["type"] == "message" else {}
+        return [
+            self._event(kind, item_id=item["id"], output_index=index, content_index=0, text=part["text"], **extra),
+            self._event(
+                "response.content_part.done", item_id=item["id"], output_index=index, content_index=0, part=part
+            ),
+            self._event("response.output_item.done", output_index=index, item=item),
+        ]
+
+    def feed(self, event: harmony.Event) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if event.kind == "reasoning":
+            if self.current is None or self.current["type"] != "reasoning":
+                events += self.close()
+                item = {"type": "reasoning", "id": _id("rs"), "summary": [], "status": "in_progress"}
+                events += self._open(item, {"type": "reasoning_text", "text": ""})
+            assert self.current is not None
+            self.current["content"][0]["text"] += event.text
+            events.append(
+                self._event(
+                    "response.reasoning_text.delta",
+                    item_id=self.current["id"],
+                    output_index=len(self.output) - 1,
+                    content_index=0,
+                    delta=event.text,
+                )
+            )
+        elif event.kind in ("content", "preamble"):
+            if self.current is None or self.current["type"] != "message":
+                events += self.close()
+                item = {"type": "message", "id": _id("msg"), "role": "assistant", "status": "in_progress"}
+                events += self._open(item, {"type": "output_text", "text": "", "annotations": [], "logprobs": []})
+            assert self.current is not None
+            self.current["content"][0]["text"] += event.text
+            events.append(
+                self._event(
+                    "response.output_text.delta",
+                    item_id=self.current["id"],
+                    output_index=len(self.output) - 1,
+                    content_index=0,
+                    delta=event.text,
+                    logprobs=[],
+                )
+            )
+        elif event.kind == "tool_call" and event.tool_call is not None:
+            events += self.close()
+            call = event.tool_call
+            item = {
+                "type": "function_call",
+                "id": _id("fc"),
+                "call_id": _id("call"),
+                "name": call.name,
+                "arguments": "",
+                "status": "in_progress",
+            }
+            self.output.append(item)
+            index = len(self.output) - 1
+            events.append(self._event("response.output_item.added", output_index=index, item=dict(item)))
+            events.append(
+                self._event(
+                    "response.function_call_arguments.delta",
+                    item_id=item["id"],
+                    output_index=index,
+                    delta=call.arguments,
+                )
+            )
+            item["arguments"], item["status"] = call.arguments, "completed"
+            events.append(
+                self._event(
+                    "response.function_call_arguments.done",
+                    item_id=item["id"],
+                    output_index=index,
+                    name=call.name,
+                    arguments=call.arguments,
+                )
+            )
+            events.append(self._event("response.output_item.done", output_index=index, item=item))
+        return events
+
+    def finish(self, outcome: Reply) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        events = self.close()
+        status = "incomplete" if outcome.finish_reason == "length" else "completed"
+        final = self.response(status, outcome)
+        kind = "response.incomplete" if status == "incomplete" else "response.completed"
+        return final, [*events, self._event(kind, response=final)]
+
+    def conversation(self, stored: Stored) -> Stored:
+        """The conversation with this reply appended, for the store."""
+        turns = list(stored.turns)
+        reasoning = ""
+        for item in self.output:
+            if item["type"] == "reasoning":
+                reasoning += item["content"][0]["text"]
+            elif item["type"] == "function_call":
+                call = harmony.ToolCall(item["name"], item["arguments"], item["call_id"])
+                turns.append(harmony.Turn("assistant", "", reasoning, tool_calls=(call,)))
+                reasoning = ""
+            elif item["type"] == "message":
+                turns.append(harmony.Turn("assistant", item["content"][0]["text"], reasoning))
+                reasoning = ""
+        return Stored(turns, stored.instructions)
+
+
+def sse(event: dict[str, Any]) -> bytes:
+    return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+async def stream(
+    events: AsyncIterator[harmony.Event], outcome: Reply, builder: Builder, store: ResponseStore, stored: Stored
+) -> AsyncIterator[bytes]:
+    for event in builder.start():
+        yield sse(event)
+    async for harmony_event in events:
+        for event in builder.feed(harmony_event):
+            yield sse(event)
+    _, closing = builder.finish(outcome)
+    if builder.body.get("store", True):
+        store.put(builder.id, builder.conversation(stored))
+    for event in closing:
+        yield sse(event)
+
+
+async def feeding(events: AsyncIterator[harmony.Event], builder: Builder) -> AsyncIterator[harmony.Event]:
+    """The events, each fed to `builder` on the way (for a non-streaming reply)."""
+    async for event in events:
+        builder.feed(event)
+        yield event
+
+
+def complete(builder: Builder, outcome: Reply, store: ResponseStore, stored: Stored) -> dict[str, Any]:
+    final, _ = builder.finish(outcome)
+    if builder.body.get("store", True):
+        store.put(builder.id, builder.conversation(stored))
+    return final

@@ -1,0 +1,20 @@
+"""How the server runs: address, key, limits, defaults (from `edgeoss serve`'s options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgeoss import constants
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = constants.DEFAULT_PORT
+    api_key: str | None = None
+    cors_origins: list[str] = field(default_factory=list)
+    max_body_bytes: int = 8 * 1024 * 1024
+    request_timeout_s: float | None = 600.0
+    log_prompts: bool = False
+    max_tokens: int = 32768  # default completion budget when a request names none (capped by the context)
+    effort: str = "medium"  # reasoning effort when a request names none (serve --effort, the tray's setting)

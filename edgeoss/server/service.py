@@ -1,0 +1,155 @@
+"""What every API route shares: the JSON body, the default effort, admission
+(429 when the queue is full), the model check, starting a generation with
+its metrics, and stopping it when the client goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import Request
+
+from edgeoss.engines.base import LogitsProcessor
+from edgeoss.errors import ApiError, Busy, ContextOverflow
+from edgeoss.runtime.reply import Reply
+from edgeoss.server import generation
+from edgeoss.server.host import ModelHost
+from edgeoss.server.http_errors import bad_request
+from edgeoss.server.metrics import Metrics
+from edgeoss.server.options import ServeOptions
+
+access_log = logging.getLogger("edgeoss.access")
+# A test double can drive the model through this hook (tests/support/scripted_server.py); the product passes None.
+ProcessorFor = Callable[[Request], LogitsProcessor | None]
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_request(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    return body
+
+
+def with_effort(body: dict[str, Any], effort: str) -> dict[str, Any]:
+    """The body with the server's default reasoning effort where it names none,
+    in each API's own field (so Responses also reports the effort it used)."""
+    reasoning = body.get("reasoning")
+    named = "reasoning_effort" in body or "think" in body or (isinstance(reasoning, dict) and "effort" in reasoning)
+    return body if named else {**body, "reasoning_effort": effort, "think": effort}
+
+
+class Server:
+    """Routes shared by the API families: admission, the model check, the
+    generation with its metrics, and disconnect handling."""
+
+    def __init__(self, host: ModelHost, options: ServeOptions, metrics: Metrics, processor_for: ProcessorFor | None):
+        self.host, self.options, self.metrics, self.processor_for = host, options, metrics, processor_for
+
+    def names(self) -> set[str]:
+        info = self.host.info
+        base = {info.name, info.variant, info.path.name, info.path.stem}
+        if info.variant.startswith("gpt-oss-"):
+            base.add("gpt-oss:" + info.variant.removeprefix("gpt-oss-"))  # Ollama's name for it
+        return base | {n + ":latest" for n in base}
+
+    def check_model(self, body: dict[str, Any]) -> None:
+        model = body.get("model")
+        if model in (None, "") or model in self.names():
+            return
+        raise ApiError(
+            404,
+            f"model {model!r} is not served here; this server runs {self.host.info.name!r}",
+            param="model",
+            code="model_not_found",
+        )
+
+    def admit(self) -> None:
+        try:
+            self.host.admit()
+        except Busy as exc:
+            self.metrics.rejected.inc()
+            raise ApiError(
+                429,
+                f"the server is busy: {exc}; retry shortly",
+                "server_busy",
+                code="queue_full",
+                headers={"Retry-After": "1"},
+            ) from None
+        self._gauges()
+
+    def release(self) -> None:
+        self.host.release()
+        self._gauges()
+
+    def _gauges(self) -> None:
+        self.metrics.in_flight.set(self.host.in_flight)
+        self.metrics.queue_depth.set(max(0, self.host.in_flight - self.host.parallel))
+
+    async def start(self, request: Request, ask: generation.Ask) -> tuple[AsyncIterator[Any], Reply]:
+        """Admit, load if needed, check the context; (events, outcome). The
+        caller must run release() when the events end (finish_events does)."""
+        self.admit()
+        try:
+            if self.host.state == "loading":
+                raise ApiError(
+                    503,
+                    "the model is loading; retry when /health says ready",
+                    "server_busy",
+                    code="model_loading",
+                    headers={"Retry-After": "2"},
+                )
+            if self.host.state == "failed":
+                raise ApiError(
+                    503, f"the model could not be loaded: {self.host.error}", "server_error", code="model_failed"
+                )
+            engine = await self.host.ready_engine()
+            outcome = Reply()
+            try:
+                prompt = generation.prepare(engine, ask, outcome)
+            except ContextOverflow as exc:
+                raise ApiError(400, str(exc), param="messages", code="context_length_exceeded") from None
+            if self.options.log_prompts:
+                access_log.info("prompt: %s", json.dumps([t.__dict__ for t in ask.turns], default=str)[:20000])
+            processor = self.processor_for(request) if self.processor_for else None
+            events = generation.events(engine, prompt, ask, outcome, processor)
+        except BaseException:
+            self.release()
+            raise
+        return self.finish_events(events, outcome), outcome
+
+    async def finish_events(self, events: AsyncIterator[Any], outcome: Reply) -> AsyncIterator[Any]:
+        try:
+            async for event in events:
+                yield event
+            self.metrics.generation(outcome)
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+            self.release()
+
+    async def collect(self, request: Request, events: AsyncIterator[Any]) -> None:
+        """Drain events for a non-streaming reply; stop when the client leaves."""
+
+        async def drain() -> None:
+            async for _ in events:
+                pass
+
+        task = asyncio.ensure_future(drain())
+        try:
+            while not task.done():
+                done, _ = await asyncio.wait({task}, timeout=0.25)
+                if not done and await request.is_disconnected():
+                    task.cancel()
+                    break
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            if not task.done():
+                task.cancel()

@@ -1,0 +1,198 @@
+"""The local model store: one folder per model, each with a manifest.
+
+    <data>/models/<name>/manifest.json   name, variant, format, backend, entry,
+                                         files (bytes, sha256), source, verified_at
+    <data>/models/<name>/<files...>
+
+A model enters the store only whole and verified: files are gathered in a
+temporary folder beside the store and renamed into place with the manifest
+already written, so a model that is listed is a model that passed verify.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeoss import __version__, fsutil
+from edgeoss.errors import ModelNotFoundError, OutputExistsError, UsageError
+from edgeoss.paths import paths
+from edgeoss.weights.report import Report
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+SCHEMA = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass
+class FileEntry:
+    path: str  # relative to the model folder, "/" separated
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class Manifest:
+    name: str
+    variant: str
+    format: str  # "gguf", "onnx-cpu", ...
+    backend: str  # "llama.cpp", "ort-genai"
+    entry: str  # what the backend opens, relative to the model folder
+    files: list[FileEntry]
+    source: dict[str, Any] = field(default_factory=dict)
+    verified_at: str = ""
+    edgeoss_version: str = __version__
+    schema: int = SCHEMA
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        files = [FileEntry(**f) for f in data["files"]]
+        return cls(**{**data, "files": files})
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(
+            f"{name!r} is not a usable model name", hint="use letters, digits, '.', '_' and '-' (128 at most)"
+        )
+    return name
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+class Store:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or paths().models
+
+    def folder(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    def list(self) -> list[Manifest]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for child in sorted(self.root.iterdir()):
+            if child.name.startswith(".") or not (child / MANIFEST).is_file():
+                continue
+            try:
+                out.append(self._read(child))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring %s: unreadable manifest (%s)", child, exc)
+        return out
+
+    def _read(self, folder: Path) -> Manifest:
+        return Manifest.from_dict(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+
+    def get(self, name: str) -> Manifest:
+        folder = self.folder(name)
+        if not (folder / MANIFEST).is_file():
+            known = ", ".join(m.name for m in self.list()) or "none"
+            raise ModelNotFoundError(f"no model named {name!r} in the store ({known})", hint="see `edgeoss list`")
+        return self._read(folder)
+
+    def verified_loads(self) -> frozenset[str]:
+        """Formats of stored models that were checked to load on this machine
+        (source.load_check, written by export-onnx and import)."""
+        return frozenset(
+            m.format
+            for m in self.list()
+            if isinstance(m.source.get("load_check"), dict) and m.source["load_check"].get("ok")
+        )
+
+    def entry_path(self, manifest: Manifest) -> Path:
+        return self.folder(manifest.name) / manifest.entry
+
+    def owner_of(self, path: Path) -> Manifest | None:
+        """The stored model a path belongs to, if any."""
+        try:
+            relative = path.absolute().relative_to(self.root.absolute())
+        except ValueError:
+            return None
+        if not relative.parts:
+            return None
+        try:
+            return self.get(relative.parts[0])
+        except (ModelNotFoundError, UsageError):
+            return None
+
+    def remove(self, name: str) -> Manifest:
+        manifest = self.get(name)
+        folder = self.folder(name)
+        # Rename first so a half-deleted model is never listed.
+        trash = Path(tempfile.mkdtemp(prefix=f".{name}.removing-", dir=self.root))
+        os.replace(folder, trash / name)
+        shutil.rmtree(trash, ignore_errors=True)
+        log.info("removed %s", name)
+        return manifest
+
+    def add(
+        self,
+        name: str,
+        gather: Callable[[Path], None],
+        describe: Callable[[Path], Manifest],
+        *,
+        overwrite: bool = False,
+    ) -> Manifest:
+        """Create model `name`: `gather(tmp)` puts its files in a temporary
+        folder, `describe(tmp)` verifies them and returns the manifest."""
+        check_name(name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.folder(name)
+        if (final / MANIFEST).exists() and not overwrite:
+            raise OutputExistsError(f"a model named {name!r} is already in the store", hint="pass --name or --force")
+        try:
+            with fsutil.atomic_dir(final, overwrite=True) as tmp:
+                gather(tmp)
+                manifest = describe(tmp)
+                manifest.name = name
+                (tmp / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise fsutil.write_error(exc, final) from exc
+        log.info("stored %s (%s, %d files)", name, manifest.format, len(manifest.files))
+        return manifest
+
+
+def files_of(folder: Path, report: Report) -> list[FileEntry]:
+    """FileEntry for every file a deep verify hashed, relative to `folder`."""
+    entries = []
+    for name, digest in sorted(report.sha256.items()):
+        path = folder / name
+        entries.append(FileEntry(name, path.stat().st_size, digest))
+    return entries
+
+
+def place(source: Path, target: Path, on_bytes: Callable[[int], None] | None = None) -> None:
+    """Hard-link `source` to `target` when both are on one disk, else copy it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+        if on_bytes is not None:
+            on_bytes(source.stat().st_size)
+        return
+    except OSError:
+        pass  # another disk, or a filesystem without hard links
+    with source.open("rb") as src, target.open("wb") as dst:
+        while chunk := src.read(16 << 20):
+            dst.write(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))

@@ -1,0 +1,52 @@
+"""`edgeoss verify`: one entry point for every model format edgeoss runs.
+
+A path to a .gguf file (or the first shard of a split GGUF) is checked by
+edgeoss.weights.gguf.checks; a folder with genai_config.json by edgeoss.weights.onnx.checks.
+A model in the store can be named instead of a path; with --deep its files
+are then also checked against the sha256 its manifest recorded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeoss.errors import ChecksumError, FileAccessError, ModelNotFoundError, UsageError
+from edgeoss.weights.gguf import checks as gguf_verify
+from edgeoss.weights.onnx import checks as onnx_folder
+from edgeoss.weights.report import Report
+from edgeoss.weights.store import Manifest, Store, check_name
+
+
+def _stored(path: Path, store: Store) -> tuple[Path, Manifest | None]:
+    owner = store.owner_of(path)
+    if owner is not None or path.exists():
+        return path, owner
+    try:
+        manifest = store.get(check_name(str(path)))
+    except (ModelNotFoundError, UsageError):  # not a stored model's name: report the path as missing
+        return path, None
+    return store.entry_path(manifest), manifest
+
+
+def verify_path(path: Path, *, deep: bool = False, sha256: str | None = None, store: Store | None = None) -> Report:
+    target, manifest = _stored(path, store or Store())
+    if target.is_dir():
+        if (target / onnx_folder.CONFIG_FILE).is_file():
+            report = onnx_folder.verify(target, deep=deep or sha256 is not None)
+        else:
+            report = Report(path=str(target))
+            report.add("read", False, f"{target} is a folder without {onnx_folder.CONFIG_FILE}", FileAccessError)
+            return report
+    else:
+        report = gguf_verify.verify(target, deep=deep, sha256=sha256)
+    if manifest is not None and report.ok and report.sha256:
+        recorded = {f.path: f.sha256 for f in manifest.files}
+        changed = sorted(name for name, digest in report.sha256.items() if recorded.get(name) != digest)
+        report.add(
+            "store manifest",
+            not changed,
+            f"{', '.join(changed)} changed since {manifest.verified_at}",
+            ChecksumError,
+            passed=f"sha256 as recorded at {manifest.verified_at}",
+        )
+    return report
