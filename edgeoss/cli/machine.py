@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from rich.table import Table
 
 from edgeoss import backends, spec
 from edgeoss.cli.output import out, print_json, reported
-from edgeoss.errors import EXIT_CHECKS_FAILED, UsageError
+from edgeoss.errors import EXIT_CHECKS_FAILED
 from edgeoss.paths import paths as current_paths
 
 _MARKS = {"pass": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "info": "[dim]--[/]"}
@@ -70,13 +69,7 @@ def plan_cmd(
 
     with reported():
         prefs = Preferences.parse(variant, backend, ctx, prefer)
-        if hardware is not None:
-            try:
-                report = HardwareReport.from_dict(json.loads(hardware.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError, KeyError) as exc:
-                raise UsageError(f"{hardware} is not a hardware report: {exc}") from exc
-        else:
-            report = probe()
+        report = HardwareReport.load(hardware) if hardware is not None else probe()
         # Another machine's report is planned without this machine's load checks.
         the_plan = plan(report, prefs) if hardware is not None else plan_here(report, prefs)
         if as_json:

@@ -6,8 +6,12 @@ back, so plans for other machines can be reviewed and tested.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+from edgeoss.errors import UsageError
 
 SCHEMA = 1
 GPU_APIS = ("cuda", "metal", "directml", "vulkan", "webgpu", "rocm")
@@ -77,6 +81,14 @@ class HardwareReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def load(cls, path: Path) -> HardwareReport:
+        """A saved report (`edgeoss doctor --json`); a usage error for anything else."""
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise UsageError(f"{path} is not a hardware report: {exc}") from exc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HardwareReport:

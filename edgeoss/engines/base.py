@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -165,6 +165,75 @@ class Job:
     pending: list[int] = field(default_factory=list)  # tokens to evaluate next (batched engine)
     started: float = 0.0
     done: bool = False
+
+    @classmethod
+    def new(
+        cls,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        emit: Emit,
+        stop: Collection[int],
+        cancel: threading.Event | None,
+        logits_processor: LogitsProcessor | None,
+        timings: Timings | None,
+        context_length: int,
+        where: str = "",
+    ) -> Job:
+        """A job for a prompt that fits the context (check_prompt), its budget set."""
+        room = check_prompt(prompt, context_length, where)
+        return cls(
+            prompt=list(prompt),
+            sampling=sampling,
+            stop=frozenset(stop),
+            cancel=cancel or threading.Event(),
+            emit=emit,
+            logits_processor=logits_processor,
+            timings=timings if timings is not None else Timings(),
+            budget=min(sampling.max_tokens, room),
+        )
+
+
+class JobQueue:
+    """What both queued engines share: jobs waiting for the decode thread under
+    one condition, the closing flag, and the plain contract over submit()."""
+
+    _cond: threading.Condition
+    _closing: bool
+    _waiting: MutableSequence[Job]
+    last_timings: Timings
+
+    def submit(
+        self,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        emit: Emit,
+        stop: Collection[int] = (),
+        cancel: threading.Event | None = None,
+        logits_processor: LogitsProcessor | None = None,
+        timings: Timings | None = None,
+    ) -> Job:
+        raise NotImplementedError
+
+    def _enqueue(self, job: Job) -> Job:
+        self.last_timings = job.timings
+        with self._cond:
+            if self._closing:
+                raise EngineError("the engine is closed")
+            self._waiting.append(job)
+            self._cond.notify()
+        return job
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        sampling: Sampling,
+        stop: Collection[int] = (),
+        cancel: threading.Event | None = None,
+        logits_processor: LogitsProcessor | None = None,
+        timings: Timings | None = None,
+    ) -> Iterator[int]:
+        """The plain contract, queued behind any submitted job."""
+        return tokens_of(lambda emit: self.submit(prompt, sampling, emit, stop, cancel, logits_processor, timings))
 
 
 class Engine(Protocol):

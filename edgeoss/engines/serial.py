@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 
-from edgeoss.engines.base import Emit, Engine, Job, LogitsProcessor, Sampling, Timings, check_prompt, tokens_of
+from edgeoss.engines.base import (
+    Emit,
+    Engine,
+    Job,
+    JobQueue,
+    LogitsProcessor,
+    Sampling,
+    Timings,
+)
 from edgeoss.errors import EngineError
 
 
-class SerialEngine:
+class SerialEngine(JobQueue):
     parallel = 1
 
     def __init__(self, engine: Engine) -> None:
@@ -46,36 +54,9 @@ class SerialEngine:
         timings: Timings | None = None,
     ) -> Job:
         """Queue a generation; `emit` gets its tokens on the worker thread."""
-        room = check_prompt(prompt, self.context_length)
-        job = Job(
-            list(prompt),
-            sampling,
-            frozenset(stop),
-            cancel or threading.Event(),
-            emit,
-            logits_processor,
-            timings if timings is not None else Timings(),
-            budget=min(sampling.max_tokens, room),
+        return self._enqueue(
+            Job.new(prompt, sampling, emit, stop, cancel, logits_processor, timings, self.context_length)
         )
-        self.last_timings = job.timings
-        with self._cond:
-            if self._closing:
-                raise EngineError("the engine is closed")
-            self._waiting.append(job)
-            self._cond.notify()
-        return job
-
-    def generate(
-        self,
-        prompt: Sequence[int],
-        sampling: Sampling,
-        stop: Collection[int] = (),
-        cancel: threading.Event | None = None,
-        logits_processor: LogitsProcessor | None = None,
-        timings: Timings | None = None,
-    ) -> Iterator[int]:
-        """The plain contract, queued behind any submitted job."""
-        return tokens_of(lambda emit: self.submit(prompt, sampling, emit, stop, cancel, logits_processor, timings))
 
     def busy(self) -> int:
         """Sequences being decoded or waiting."""

@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edgeoss import constants
+from edgeoss import backends, constants
 from edgeoss.discover.hardware import HardwareReport
 from edgeoss.discover.ports import port_free
 from edgeoss.planning.planner import Plan, gib
@@ -181,7 +181,9 @@ def _server() -> list[Check]:
 def _expert_placement(report: HardwareReport, plan: Plan) -> list[Check]:
     """Say plainly whether the plan's experts-on-CPU placement is what will really happen."""
     supported = report.backends.llama_cpp.expert_overrides
-    if not plan.fits or not plan.backend.startswith("llama.cpp") or not plan.n_cpu_moe_layers or supported is None:
+    backend = backends.backend_of_key(plan.backend)
+    on_llama = backend is not None and backend.engine is backends.LLAMA_CPP
+    if not plan.fits or not on_llama or not plan.n_cpu_moe_layers or supported is None:
         return []
     n = plan.n_cpu_moe_layers
     if supported:

@@ -107,7 +107,7 @@ class _Device:
 
     @property
     def name(self) -> str:
-        """The plan's backend key ("llama.cpp-cuda", "ort-genai-webgpu")."""
+        """The plan's backend key (backends.Backend.key)."""
         return backends.find(self.engine, self.backend).key
 
     def wanted(self, option: str | None) -> bool:

@@ -47,7 +47,7 @@ class Manifest:
     name: str
     variant: str
     format: str  # "gguf", "onnx-cpu", ...
-    backend: str  # "llama.cpp", "ort-genai"
+    backend: str  # the engine that runs it: backends.EngineKind.key
     entry: str  # what the backend opens, relative to the model folder
     files: list[FileEntry]
     source: dict[str, Any] = field(default_factory=dict)

@@ -22,7 +22,7 @@ import ctypes
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,13 @@ import numpy as np
 from edgeoss.engines.base import (
     Emit,
     Job,
+    JobQueue,
     LoadSettings,
     LogitsProcessor,
     Sampling,
     Timings,
-    check_prompt,
     common_prefix,
     reusable_prefix,
-    tokens_of,
 )
 from edgeoss.engines.llamacpp import binding as llama_binding
 from edgeoss.engines.llamacpp.engine import open_llama, sliding_cache_holds
@@ -60,7 +59,7 @@ class _Slot:
     last_used: float = 0.0
 
 
-class BatchEngine:
+class BatchEngine(JobQueue):
     name = "llama.cpp (batched)"
 
     def __init__(self, model: Path, settings: LoadSettings | None = None, parallel: int = 1) -> None:
@@ -99,40 +98,21 @@ class BatchEngine:
         timings: Timings | None = None,
     ) -> Job:
         """Queue a generation; `emit` gets its tokens on the decode thread."""
-        room = check_prompt(
-            prompt, self.context_length, f" per sequence ({self.parallel} sequences)" if self.parallel > 1 else ""
+        job = Job.new(
+            prompt,
+            sampling,
+            emit,
+            stop,
+            cancel,
+            logits_processor,
+            timings,
+            self.context_length,
+            f" per sequence ({self.parallel} sequences)" if self.parallel > 1 else "",
         )
-        job = Job(
-            prompt=list(prompt),
-            sampling=sampling,
-            stop=frozenset(stop),
-            cancel=cancel or threading.Event(),
-            emit=emit,
-            logits_processor=logits_processor,
-            timings=timings if timings is not None else Timings(),
-            budget=min(sampling.max_tokens, room),
-            started=time.perf_counter(),
-        )
+        job.started = time.perf_counter()
         job.timings.prompt_tokens = len(prompt)
         job.timings.stop_reason = "length"
-        self.last_timings = job.timings
-        with self._cond:
-            if self._closing:
-                raise EngineError("the engine is closed")
-            self._waiting.append(job)
-            self._cond.notify()
-        return job
-
-    def generate(
-        self,
-        prompt: Sequence[int],
-        sampling: Sampling,
-        stop: Collection[int] = (),
-        cancel: threading.Event | None = None,
-        logits_processor: LogitsProcessor | None = None,
-        timings: Timings | None = None,
-    ) -> Iterator[int]:
-        return tokens_of(lambda emit: self.submit(prompt, sampling, emit, stop, cancel, logits_processor, timings))
+        return self._enqueue(job)
 
     def busy(self) -> int:
         """Sequences being decoded or waiting for a slot."""

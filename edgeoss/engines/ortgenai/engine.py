@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeoss.backends import ORT_GENAI
 from edgeoss.engines.base import LogitsProcessor, Sampling, Timings, check_prompt, reusable_prefix
 from edgeoss.engines.ortgenai import binding as ort_binding
 from edgeoss.errors import EngineError
@@ -65,7 +66,7 @@ def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator) -> 
 
 
 class OrtGenAIEngine:
-    name = "onnxruntime-genai"
+    name = ORT_GENAI.label
 
     def __init__(
         self, folder: Path, provider: str = "cpu", context_length: int = DEFAULT_CONTEXT, fallback: bool = True
