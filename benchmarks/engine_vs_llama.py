@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from edgeoss import harmony, spec
+from edgeoss.engines.base import LoadSettings, Sampling
+from edgeoss.engines.llamacpp.engine import LlamaCppEngine
 from edgeoss.weights import synth
-from edgeoss.engines.base import Sampling
-from edgeoss.engines.llamacpp.engine import LlamaCppEngine, Settings
 from edgeoss.weights.gguf import convert
 
 
@@ -81,7 +81,7 @@ def main() -> None:
             ckpt = synth.write_checkpoint(work / "ckpt", synth.plan(hp))
             convert.convert(ckpt, gguf)
             shutil.rmtree(ckpt)
-        settings = Settings(
+        settings = LoadSettings(
             context_length=4096,
             n_gpu_layers=hp.num_layers + 1 if args.gpu else 0,
             n_cpu_moe_layers=args.cpu_moe,

@@ -17,12 +17,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edgeoss.planning import memory
 from edgeoss import spec
+from edgeoss.planning import memory
+from edgeoss.planning.measured import measure
 from edgeoss.weights import synth
 from edgeoss.weights.gguf import convert
 from edgeoss.weights.gguf.reader import read_model
-from edgeoss.planning.measured import measure
 
 
 def gib(n: float) -> str:

@@ -24,13 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgeoss.weights.onnx import export as export_onnx
 from edgeoss import harmony
-from edgeoss.weights import synth
-from edgeoss.engines.base import Engine, Sampling
-from edgeoss.engines.llamacpp.engine import LlamaCppEngine, Settings
+from edgeoss.engines.base import Engine, LoadSettings, Sampling
+from edgeoss.engines.llamacpp.engine import LlamaCppEngine
 from edgeoss.engines.ortgenai.engine import OrtGenAIEngine
+from edgeoss.weights import synth
 from edgeoss.weights.gguf import convert
+from edgeoss.weights.onnx import export as export_onnx
 
 
 def cold_run(engine: Engine, reset: object, prompt: list[int], tokens: int, seed: int) -> tuple[float, float]:
@@ -69,7 +69,7 @@ def main() -> None:
 
         context = 1024
         llama = LlamaCppEngine(
-            work / "model.gguf", Settings(context_length=context, use_mmap=False, threads=args.threads)
+            work / "model.gguf", LoadSettings(context_length=context, use_mmap=False, threads=args.threads)
         )
         ort = OrtGenAIEngine(work / "onnx", "cpu", context_length=context)
 

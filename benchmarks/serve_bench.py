@@ -38,10 +38,9 @@ from pathlib import Path
 import httpx
 
 from edgeoss import harmony
-from edgeoss.weights import synth
-from edgeoss.engines.base import Sampling, Timings
-from edgeoss.engines.llamacpp.engine import Settings
+from edgeoss.engines.base import LoadSettings, Sampling, Timings
 from edgeoss.engines.llamacpp.batch import BatchEngine
+from edgeoss.weights import synth
 from edgeoss.weights.gguf import convert
 
 CTX = 4096
@@ -257,7 +256,7 @@ def main() -> None:
 
         # 1. the engine directly and the server (one sequence), alternating run by run so that
         #    the machine's drift hits both sides alike
-        engine = BatchEngine(gguf, Settings(context_length=CTX, use_mmap=False), parallel=1)
+        engine = BatchEngine(gguf, LoadSettings(context_length=CTX, use_mmap=False), parallel=1)
         server = start_server(gguf, args.port, 1, work / "home", scripted=True)
         url = f"http://127.0.0.1:{args.port}"
         direct, served = [], []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeoss import synth
+from edgeoss.weights import synth
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_gguf(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny checkpoint converted to GGUF (bf16 matrices, as shipped)."""
-    from edgeoss.gguf import convert
+    from edgeoss.weights.gguf import convert
 
     out = tmp_path_factory.mktemp("gguf") / "tiny.gguf"
     convert.convert(tiny_checkpoint, out)
@@ -38,7 +38,7 @@ def tiny_gguf(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def tiny_f32_gguf(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same conversion with f32 matrices (lossless too), for exact numerics."""
-    from edgeoss.gguf import convert
+    from edgeoss.weights.gguf import convert
 
     out = tmp_path_factory.mktemp("gguf") / "tiny-f32.gguf"
     convert.convert(tiny_checkpoint, out, outtype="f32")
@@ -48,11 +48,10 @@ def tiny_f32_gguf(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_checkpoint: Path) -> Path:
     """The tiny checkpoint as an ONNX Runtime GenAI folder (fp32, CPU): built
-    once by `edgeoss export-onnx` and cached (tests/onnx_fixture.py)."""
+    once by `edgeoss export-onnx` and cached (tests/support/onnx_fixture.py)."""
     pytest.importorskip("onnxruntime_genai")
     import onnx_fixture
-
-    from edgeoss import export_onnx
+    from edgeoss.weights.onnx import export as export_onnx
 
     found = onnx_fixture.cached()
     if found is not None:

@@ -1,0 +1,104 @@
+"""The built-in web chat in headless Chromium (Debian's chromium, driven by
+Playwright), against the real server on a synthetic model. A screenshot is
+kept in test-artifacts/web-chat.png."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import needs_llama
+from server_process import running_server
+
+needs_llama.llama_cpp()
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SCRIPT = (
+    "<|channel|>analysis<|message|>The user says hello; answer warmly.<|end|>"
+    "<|start|>assistant<|channel|>final<|message|>Hello from the web chat!<|return|>"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("web") / "server.log"
+    with running_server(tiny_gguf, "--parallel", "2", log=log) as url:
+        yield url
+
+
+@pytest.fixture()
+def page(server: str) -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1100, "height": 700})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+def scripted(page: object, script: str) -> None:
+    """Steer the next chat requests with a forced script (the test server's header)."""
+
+    def add_header(route: object) -> None:
+        headers = {**route.request.headers, "x-test-script": base64.b64encode(script.encode()).decode()}  # type: ignore[attr-defined]
+        route.continue_(headers=headers)  # type: ignore[attr-defined]
+
+    page.route("**/v1/chat/completions", add_header)  # type: ignore[attr-defined]
+
+
+def test_chat_streams_the_answer_with_reasoning_folded(server: str, page: object) -> None:
+    p = page
+    scripted(p, SCRIPT)
+    p.goto(server + "/")  # type: ignore[attr-defined]
+    sync_api.expect(p.locator("#model-name")).to_have_text("synthetic")  # type: ignore[attr-defined]
+    sync_api.expect(p.locator("#backend")).to_contain_text("llama.cpp")  # type: ignore[attr-defined]
+    sync_api.expect(p.locator("#demo-banner")).to_be_visible()  # type: ignore[attr-defined]
+    p.select_option("#effort", "high")  # type: ignore[attr-defined]
+    p.fill("#prompt", "Hello!")  # type: ignore[attr-defined]
+    p.press("#prompt", "Enter")  # type: ignore[attr-defined]
+    answer = p.locator(".message.assistant .answer").last  # type: ignore[attr-defined]
+    sync_api.expect(answer).to_have_text("Hello from the web chat!")
+    reasoning = p.locator(".message.assistant details.reasoning").last  # type: ignore[attr-defined]
+    sync_api.expect(reasoning).to_be_visible()
+    assert reasoning.get_attribute("open") is None  # folded until the user opens it
+    assert "answer warmly" not in answer.inner_text()  # the reasoning never reaches the answer
+    sync_api.expect(p.locator(".message.assistant .meta").last).to_contain_text("tokens/s")  # type: ignore[attr-defined]
+    reasoning.locator("summary").click()
+    sync_api.expect(reasoning.locator(".text")).to_have_text("The user says hello; answer warmly.")
+    ARTIFACTS.mkdir(exist_ok=True)
+    p.screenshot(path=str(ARTIFACTS / "web-chat.png"), full_page=True)  # type: ignore[attr-defined]
+    assert (ARTIFACTS / "web-chat.png").stat().st_size > 10_000
+
+    # Conversations live in the browser: a reload shows it again.
+    p.reload()  # type: ignore[attr-defined]
+    sync_api.expect(p.locator("#conversations li")).to_have_count(1)  # type: ignore[attr-defined]
+    sync_api.expect(p.locator(".message.assistant .answer").last).to_have_text("Hello from the web chat!")  # type: ignore[attr-defined]
+
+
+def test_stop_button_ends_the_generation(server: str, page: object) -> None:
+    p = page
+    # A script that cannot end by itself before Stop (a free-running random model might sample a stop token).
+    scripted(p, "<|channel|>final<|message|>" + " and then" * 1500)
+    p.goto(server + "/")  # type: ignore[attr-defined]
+    p.fill("#prompt", "Write a very long story.")  # type: ignore[attr-defined]
+    p.press("#prompt", "Enter")  # type: ignore[attr-defined]
+    stop = p.locator("#stop")  # type: ignore[attr-defined]
+    sync_api.expect(stop).to_be_visible()
+    time.sleep(0.5)
+    stop.click()
+    sync_api.expect(p.locator(".message.assistant .meta").last).to_have_text("stopped")  # type: ignore[attr-defined]
+    sync_api.expect(p.locator("#send")).to_be_visible()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while "edgeoss_requests_in_flight 0.0" not in httpx.get(server + "/metrics").text:
+        assert time.monotonic() < deadline, "the server kept generating after Stop"
+        time.sleep(0.05)
