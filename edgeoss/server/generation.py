@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
 from edgeoss import harmony, spec
@@ -70,7 +70,7 @@ async def events(
     ask: Ask,
     outcome: Reply,
     processor: LogitsProcessor | None = None,
-) -> AsyncIterator[harmony.Event]:
+) -> AsyncGenerator[harmony.Event, None]:
     """Events of one reply to `prompt` (from prepare())."""
     loop = asyncio.get_running_loop()
     tokens: asyncio.Queue[int | BaseException | None] = asyncio.Queue()

@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Request
 
+from edgeoss import harmony
 from edgeoss.engines.base import LogitsProcessor
 from edgeoss.errors import ApiError, Busy, ContextOverflow
 from edgeoss.runtime.reply import Reply
@@ -93,7 +94,7 @@ class Server:
         self.metrics.in_flight.set(self.host.in_flight)
         self.metrics.queue_depth.set(max(0, self.host.in_flight - self.host.parallel))
 
-    async def start(self, request: Request, ask: generation.Ask) -> tuple[AsyncIterator[Any], Reply]:
+    async def start(self, request: Request, ask: generation.Ask) -> tuple[AsyncGenerator[harmony.Event, None], Reply]:
         """Admit, load if needed, check the context; (events, outcome). The
         caller must run release() when the events end (finish_events does)."""
         self.admit()
@@ -125,16 +126,18 @@ class Server:
             raise
         return self.finish_events(events, outcome), outcome
 
-    async def finish_events(self, events: AsyncIterator[Any], outcome: Reply) -> AsyncIterator[Any]:
+    async def finish_events(
+        self, events: AsyncGenerator[harmony.Event, None], outcome: Reply
+    ) -> AsyncGenerator[harmony.Event, None]:
         try:
             async for event in events:
                 yield event
             self.metrics.generation(outcome)
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
             self.release()
 
-    async def collect(self, request: Request, events: AsyncIterator[Any]) -> None:
+    async def collect(self, request: Request, events: AsyncIterator[harmony.Event]) -> None:
         """Drain events for a non-streaming reply; stop when the client leaves."""
 
         async def drain() -> None:

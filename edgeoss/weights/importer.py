@@ -20,8 +20,8 @@ from typing import Any
 
 from edgeoss import backends, spec
 from edgeoss.errors import ChecksumError, FileAccessError, UsageError
-from edgeoss.weights.gguf import checks as gguf_verify
-from edgeoss.weights.onnx import checks as onnx_folder
+from edgeoss.weights.gguf import checks as gguf_checks
+from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.report import Report
 from edgeoss.weights.store import MANIFEST, Manifest, Store, files_of, now, place
 
@@ -75,20 +75,20 @@ def import_path(
         origin = origin or {"kind": "bundle", "path": str(path), "verified_at": bundled.verified_at}
         path = entry_path
     if path.is_dir():
-        if not (path / onnx_folder.CONFIG_FILE).is_file():
+        if not (path / onnx_checks.CONFIG_FILE).is_file():
             hint = "to import an original checkpoint, convert it first: edgeoss convert"
             if (path / "config.json").is_file():
                 raise UsageError(f"{path} is a safetensors checkpoint, not a runnable model", hint=hint)
-            raise FileAccessError(f"{path} holds neither a GGUF nor {onnx_folder.CONFIG_FILE}")
-        source = _checked(onnx_folder.verify(path))
+            raise FileAccessError(f"{path} holds neither a GGUF nor {onnx_checks.CONFIG_FILE}")
+        source = _checked(onnx_checks.verify(path))
         sources = {
             p.relative_to(path).as_posix(): p
-            for p in onnx_folder.model_files(path)
+            for p in onnx_checks.model_files(path)
             if p.name != MANIFEST or bundled is None
         }
         entry = "."
     else:
-        source = _checked(gguf_verify.verify(path))
+        source = _checked(gguf_checks.verify(path))
         sources = {Path(p).name: Path(p) for p in source.files}
         entry = Path(source.files[0]).name
     if on_total is not None:
@@ -100,7 +100,7 @@ def import_path(
 
     def describe(tmp: Path) -> Manifest:
         target = tmp / entry
-        stored = onnx_folder.verify(target, deep=True) if entry == "." else gguf_verify.verify(target, deep=True)
+        stored = onnx_checks.verify(target, deep=True) if entry == "." else gguf_checks.verify(target, deep=True)
         _checked(stored)
         changed = sorted(f for f, digest in expected.items() if stored.sha256.get(f) != digest)
         if changed:

@@ -29,8 +29,8 @@ from edgeoss.errors import ChecksumError, EdgeossError, HubNotFoundError, HubUnr
 from edgeoss.resources import sha256_file
 from edgeoss.weights import catalog
 from edgeoss.weights.catalog import Artifact
-from edgeoss.weights.gguf import checks as gguf_verify
-from edgeoss.weights.onnx import checks as onnx_folder
+from edgeoss.weights.gguf import checks as gguf_checks
+from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.report import Report
 from edgeoss.weights.store import FileEntry, Manifest, Store, now
 
@@ -191,9 +191,9 @@ def _entry(artifact: Artifact, files: list[RemoteFile]) -> str:
 
 def _verify_entry(artifact: Artifact, target: Path) -> Report:
     if artifact.format == "gguf":
-        return gguf_verify.verify(target)
+        return gguf_checks.verify(target)
     if artifact.format.startswith("onnx"):
-        return onnx_folder.verify(target)
+        return onnx_checks.verify(target)
     from edgeoss.weights.checkpoint import open_checkpoint
 
     ckpt = open_checkpoint(target)  # raises CheckpointError when incomplete or not gpt-oss

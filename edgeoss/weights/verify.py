@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeoss.errors import ChecksumError, FileAccessError, ModelNotFoundError, UsageError
-from edgeoss.weights.gguf import checks as gguf_verify
-from edgeoss.weights.onnx import checks as onnx_folder
+from edgeoss.weights.gguf import checks as gguf_checks
+from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.report import Report
 from edgeoss.weights.store import Manifest, Store, check_name
 
@@ -31,14 +31,14 @@ def _stored(path: Path, store: Store) -> tuple[Path, Manifest | None]:
 def verify_path(path: Path, *, deep: bool = False, sha256: str | None = None, store: Store | None = None) -> Report:
     target, manifest = _stored(path, store or Store())
     if target.is_dir():
-        if (target / onnx_folder.CONFIG_FILE).is_file():
-            report = onnx_folder.verify(target, deep=deep or sha256 is not None)
+        if (target / onnx_checks.CONFIG_FILE).is_file():
+            report = onnx_checks.verify(target, deep=deep or sha256 is not None)
         else:
             report = Report(path=str(target))
-            report.add("read", False, f"{target} is a folder without {onnx_folder.CONFIG_FILE}", FileAccessError)
+            report.add("read", False, f"{target} is a folder without {onnx_checks.CONFIG_FILE}", FileAccessError)
             return report
     else:
-        report = gguf_verify.verify(target, deep=deep, sha256=sha256)
+        report = gguf_checks.verify(target, deep=deep, sha256=sha256)
     if manifest is not None and report.ok and report.sha256:
         recorded = {f.path: f.sha256 for f in manifest.files}
         changed = sorted(name for name, digest in report.sha256.items() if recorded.get(name) != digest)

@@ -23,7 +23,7 @@ from edgeoss.engines.base import LoadSettings, LogitsProcessor, Sampling, Timing
 from edgeoss.engines.llamacpp import binding as llama_binding
 from edgeoss.engines.llamacpp.placement import experts_on_cpu, sequences, unsupported_reason
 from edgeoss.errors import EngineError
-from edgeoss.weights.gguf import checks as gguf_verify
+from edgeoss.weights.gguf import checks as gguf_checks
 
 if TYPE_CHECKING:
     import llama_cpp as llama_cpp_types
@@ -89,7 +89,7 @@ def open_llama(model: Path, settings: LoadSettings, n_seq_max: int = 1) -> tuple
     llama_cpp.Llama and the settings really applied. `n_seq_max` > 1 gives one
     context whose KV cache holds that many sequences (for batched decoding)."""
     llama_cpp = llama_binding.load()
-    report = gguf_verify.verify(model)
+    report = gguf_checks.verify(model)
     if not report.ok:
         raise EngineError(f"refusing to load {model.name}: {report.summary()}", hint=f"edgeoss verify {model}")
     route_llama_log()

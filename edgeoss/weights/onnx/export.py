@@ -29,7 +29,7 @@ from edgeoss import fsutil
 from edgeoss.engines.ortgenai import binding as ort_binding
 from edgeoss.errors import EdgeossError, ExportError, UsageError
 from edgeoss.weights.checkpoint import open_checkpoint
-from edgeoss.weights.onnx import checks as onnx_folder
+from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.onnx.load_check import LoadCheck, check
 from edgeoss.weights.report import Report
 
@@ -106,7 +106,7 @@ def export(
         try:
             with fsutil.atomic_dir(out, overwrite=overwrite) as tmp:
                 _build(src, tmp, ep, precision, Path(cache_dir), log_file, on_line)
-                report = onnx_folder.verify(tmp, deep=True)
+                report = onnx_checks.verify(tmp, deep=True)
                 if not report.ok:
                     raise ExportError(
                         f"the builder's output does not pass verify: {report.error().message}",
