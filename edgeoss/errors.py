@@ -25,6 +25,12 @@ class EdgeossError(Exception):
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
 
 
+class UnexpectedError(EdgeossError):
+    """Anything edgeoss did not foresee (a bug): one line on the terminal, the traceback in the log."""
+
+    exit_code = 1
+
+
 class UsageError(EdgeossError):
     """The command was asked for something that cannot be done as stated."""
 

@@ -4,16 +4,18 @@ commands live one module per group beside this one."""
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from edgeoss import __version__, logs
 from edgeoss.cli import chat, desktop, machine, run, serve, weights
-from edgeoss.cli.output import out
+from edgeoss.cli.output import out, reported
 
 app = typer.Typer(
     name="edgeoss",
@@ -42,6 +44,17 @@ def _root(
     logs.setup(verbose)
 
 
+def _reported(command: Callable[..., None]) -> Callable[..., None]:
+    """Every command, whatever it raises, ends in a message and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with reported():
+            command(*args, **kwargs)
+
+    return run
+
+
 # The commands, in the order `edgeoss --help` lists them (the flow: weights, machine, run, serve).
 for name, command in (
     ("synth", weights.synth),
@@ -62,7 +75,7 @@ for name, command in (
     ("spec", machine.spec_cmd),
     ("paths", machine.paths_cmd),
 ):
-    app.command(name)(command)
+    app.command(name)(_reported(command))
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

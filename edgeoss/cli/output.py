@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edgeoss.errors import EdgeossError, InterruptedByUser
+from edgeoss.errors import EdgeossError, InterruptedByUser, UnexpectedError
+from edgeoss.paths import paths
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -39,6 +40,20 @@ def reported() -> Iterator[None]:
         if exc.hint:
             err.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:
+        # A bug, not the user's mistake: the traceback goes to the log file, the terminal gets one line.
+        # INFO: the file takes it; the console shows it only with -v (it gets the one line below).
+        log.info("unexpected error", exc_info=True)
+        where = paths().log_file
+        err.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} (a bug in edgeoss; "
+            f"the details are in {escape(str(where))})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(UnexpectedError.exit_code) from None
 
 
 def print_json(data: Any) -> None:

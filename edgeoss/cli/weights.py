@@ -59,9 +59,11 @@ def render_report(report: Report, as_json: bool) -> None:
         mark = "[green]ok[/]" if check.ok else ("[yellow]warn[/]" if check.warning else "[bold red]FAIL[/]")
         table.add_row(mark, check.name, check.detail)
     out.print(table)
-    if report.quantization:
-        by_type = ", ".join(f"{k} {v}" for k, v in sorted(report.quantization["tensors_by_type"].items()))
-        out.print(f"tensors by type: {by_type}", highlight=False)
+    # A GGUF counts its tensors by type; an ONNX folder's sizes are in its "files" check already.
+    by_type = report.quantization.get("tensors_by_type")
+    if by_type:
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(by_type.items()))
+        out.print(f"tensors by type: {listed}", highlight=False)
     for name, digest in report.sha256.items():
         out.print(f"sha256 {digest}  {name}", highlight=False, markup=False)
     out.print(report.summary(), style="green" if report.ok else "bold red", highlight=False, markup=False)
