@@ -15,7 +15,7 @@ from fastapi import Request
 
 from edgeoss import harmony
 from edgeoss.engines.base import LogitsProcessor
-from edgeoss.errors import ApiError, Busy, ContextOverflow
+from edgeoss.errors import ApiError, Busy, ContextOverflow, EdgeossError
 from edgeoss.runtime.reply import Reply
 from edgeoss.server import generation
 from edgeoss.server.host import ModelHost
@@ -28,22 +28,58 @@ access_log = logging.getLogger("edgeoss.access")
 ProcessorFor = Callable[[Request], LogitsProcessor | None]
 
 
+MAX_JSON_DEPTH = 64
+"""Deepest nesting a body may have: real requests (tool schemas included) stay far below it,
+and code that walks a structure recursively (rendering, logging) must never meet a deeper one."""
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise bad_request(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise bad_request(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
+    check_structure(body)
     return body
+
+
+def check_structure(body: object) -> None:
+    """A bad request for a structure nested deeper than MAX_JSON_DEPTH or a string
+    that is not text (a lone surrogate, which JSON's \\u escapes allow and UTF-8 does not).
+    Iterative, so the check itself cannot overflow the stack."""
+    stack: list[tuple[object, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise bad_request("the body holds a string that is not valid Unicode (a lone surrogate)") from None
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise bad_request(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items)
 
 
 def with_effort(body: dict[str, Any], effort: str) -> dict[str, Any]:
     """The body with the server's default reasoning effort where it names none,
     in each API's own field (so Responses also reports the effort it used)."""
     reasoning = body.get("reasoning")
-    named = "reasoning_effort" in body or "think" in body or (isinstance(reasoning, dict) and "effort" in reasoning)
+    options = body.get("options")
+    named = (
+        "reasoning_effort" in body
+        or "think" in body
+        or (isinstance(reasoning, dict) and "effort" in reasoning)
+        # Open WebUI sends its reasoning_effort setting inside Ollama's options.
+        or (isinstance(options, dict) and "reasoning_effort" in options)
+    )
     return body if named else {**body, "reasoning_effort": effort, "think": effort}
 
 
@@ -111,7 +147,11 @@ class Server:
                 raise ApiError(
                     503, f"the model could not be loaded: {self.host.error}", "server_error", code="model_failed"
                 )
-            engine = await self.host.ready_engine()
+            try:
+                engine = await self.host.ready_engine()
+            except EdgeossError as exc:
+                # The load failed while this request waited for it: the same 503 as after.
+                raise ApiError(503, exc.message, "server_error", code="model_failed") from None
             outcome = Reply()
             try:
                 prompt = generation.prepare(engine, ask, outcome)

@@ -106,33 +106,79 @@ def ps(host: ModelHost) -> dict[str, Any]:
 
 
 def think_of(body: Mapping[str, Any]) -> tuple[str, bool]:
-    """(effort, whether to return the thinking)."""
+    """(effort, whether to return the thinking); `options.reasoning_effort` (Open
+    WebUI's setting) counts where `think` does not name an effort."""
     think = body.get("think")
-    if think is None or think is True:
-        return "medium", True
+    options = body.get("options")
+    named = options.get("reasoning_effort") if isinstance(options, Mapping) else None
+    if named is not None and (not isinstance(named, str) or named not in harmony.EFFORTS):
+        raise bad_request("options.reasoning_effort must be low, medium or high", "options")
     if think is False:
         return "low", False
+    if named is not None and (think is None or think is True):
+        return named, True
+    if think is None or think is True:
+        return "medium", True
     if isinstance(think, str) and think in harmony.EFFORTS:
         return think, True
     raise bad_request("think must be true, false, low, medium or high", "think")
+
+
+# Ollama's options and the JSON type each must have (its api.Options); edgeoss uses the
+# sampling ones and accepts the others, as Ollama does, but a wrong type is a 400 there and here.
+_INTEGER_OPTIONS = (
+    "num_ctx num_batch num_gpu main_gpu num_thread num_keep seed num_predict top_k repeat_last_n mirostat"
+)
+_NUMBER_OPTIONS = (
+    "top_p min_p typical_p temperature repeat_penalty presence_penalty frequency_penalty tfs_z mirostat_tau"
+)
+_BOOLEAN_OPTIONS = "use_mmap use_mlock numa low_vram f16_kv vocab_only penalize_newline"
+_OPTION_TYPES: dict[str, str] = {
+    **dict.fromkeys([*_INTEGER_OPTIONS.split(), "mirostat"], "integer"),
+    **dict.fromkeys([*_NUMBER_OPTIONS.split(), "mirostat_tau", "mirostat_eta"], "number"),
+    **dict.fromkeys(_BOOLEAN_OPTIONS.split(), "boolean"),
+    "stop": "strings",
+    "reasoning_effort": "string",
+}
+
+
+def _typed(name: str, value: Any) -> bool:
+    kind = _OPTION_TYPES.get(name)
+    if kind is None or value is None:
+        return True  # an option Ollama does not have is ignored there too
+    if kind == "integer":
+        return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "strings":
+        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    return isinstance(value, str)
 
 
 def _options(body: Mapping[str, Any], max_tokens: int) -> tuple[dict[str, Any], list[str]]:
     raw = body.get("options") or {}
     if not isinstance(raw, Mapping):
         raise bad_request("options must be an object", "options")
+    for name, value in raw.items():
+        if not _typed(name, value):
+            kind = _OPTION_TYPES[name]
+            what = "a list of strings" if kind == "strings" else f"of type {kind}"
+            raise bad_request(f"option {name!r} must be {what}, not {json.dumps(value)[:40]}", "options")
     mapped = {
         "temperature": raw.get("temperature"),
         "top_p": raw.get("top_p"),
-        "top_k": raw.get("top_k"),
+        "top_k": int(raw["top_k"]) if raw.get("top_k") is not None else None,
         "min_p": raw.get("min_p"),
-        "seed": raw.get("seed"),
+        "seed": int(raw["seed"]) if raw.get("seed") is not None else None,
         "frequency_penalty": raw.get("frequency_penalty"),
         "presence_penalty": raw.get("presence_penalty"),
     }
     predict = raw.get("num_predict")
-    if isinstance(predict, int) and predict > 0:
-        mapped["max_tokens"] = predict
+    # -1 (no limit) and -2 (fill the context) take the server's budget, as 0 does.
+    if predict is not None and predict > 0:
+        mapped["max_tokens"] = int(predict)
     stop = raw.get("stop") or []
     if isinstance(stop, str):
         stop = [stop]
