@@ -112,6 +112,24 @@ GGML_FILE_TYPE_MXFP4_MOE = 38
 VariantName = Literal["gpt-oss-20b", "gpt-oss-120b"]
 
 
+SHAPE_LIMITS: dict[str, int] = {
+    # Far above any gpt-oss (120b: 36 layers, 128 experts, 2880 wide, 131072 positions) and
+    # below what would make a shape's tensor inventory or arithmetic a cost of its own.
+    "num_layers": 1024,
+    "num_experts": 4096,
+    "experts_per_token": 64,
+    "hidden_size": 65536,
+    "intermediate_size": 65536,
+    "num_attention_heads": 1024,
+    "num_kv_heads": 1024,
+    "head_dim": 1024,
+    "vocab_size": 1 << 20,
+    "sliding_window": 1 << 24,
+    "context_length": 1 << 24,
+    "initial_context_length": 1 << 24,
+}
+
+
 @dataclass(frozen=True)
 class Hparams:
     """The shape of one gpt-oss model. Real variants and synthetic scales alike."""
@@ -139,6 +157,14 @@ class Hparams:
 
     def __post_init__(self) -> None:
         problems = []
+        # Bounded first: shapes come from files (a GGUF header, a config.json), and
+        # everything below, and every caller, sizes work by them.
+        for field, limit in SHAPE_LIMITS.items():
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= limit:
+                problems.append(f"{field} ({value!r}) must be an integer from 1 to {limit:,}")
+        if problems:
+            raise ValueError(f"invalid gpt-oss shape {self.name!r}: " + "; ".join(problems))
         if self.num_layers < 1:
             problems.append("num_layers must be at least 1")
         if self.num_experts < self.experts_per_token:

@@ -97,7 +97,14 @@ def test_ollama_options_of_the_wrong_type_are_a_400(
 
 
 def test_ollama_options_of_the_right_type_pass(client: TestClient) -> None:
-    options = {"num_predict": 8, "temperature": 0, "top_k": 40.0, "stop": "x", "num_ctx": 8192, "unknown_option": "kept"}
+    options = {
+        "num_predict": 8,
+        "temperature": 0,
+        "top_k": 40.0,
+        "stop": "x",
+        "num_ctx": 8192,
+        "unknown_option": "kept",
+    }
     body = {"model": "synthetic", "messages": [{"role": "user", "content": "hi"}], "options": options}
     assert client.post("/api/chat", json=body).status_code == 503  # past the checks, to the (absent) model
 
