@@ -23,6 +23,7 @@ from typing import IO
 
 import httpx
 
+from edgeoss import lifeline
 from edgeoss.paths import paths
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Supervisor:
     def __init__(self, log_file: Path | None = None) -> None:
         self.log_file = log_file or paths().logs / "server.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._lifeline: lifeline.Lifeline | None = None
         self._log: IO[bytes] | None = None
         self._port = 0
         self._stopping = False
@@ -72,6 +74,7 @@ class Supervisor:
         with self._lock:
             if self._process is not None and self._process.poll() is None:
                 return
+            self._close_lifeline()  # a server that crashed had one
             self._open_log()
             command = [*edgeoss_command(), "serve", *([model] if model else []), "--port", str(port)]
             command += ["--effort", effort]
@@ -82,15 +85,10 @@ class Supervisor:
             self._log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
             self._log.flush()
             log.info("starting the server: %s", " ".join(command))
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,  # never asks to download: no terminal
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                # Its own process group: Ctrl-C in a terminal that started the tray reaches the tray only.
-                start_new_session=True,
-            )
+            # A lifeline: a tray that is killed (or crashes) takes its server with it.
+            # No standard input: it never asks to download. Its own process group: Ctrl-C in a
+            # terminal that started the tray reaches the tray only.
+            self._process, self._lifeline = lifeline.spawn(command, env, self._log, start_new_session=True)
             self._port, self._stopping = port, False
             self._last = Status("starting", "starting the server", port=port)
 
@@ -106,10 +104,16 @@ class Supervisor:
                 log.warning("the server did not stop in %.0f s; killing it", STOP_GRACE_S)
                 process.kill()
                 process.wait()
+        self._close_lifeline()
         if self._log is not None:
             self._log.close()
             self._log = None
         self._last = Status("stopped")
+
+    def _close_lifeline(self) -> None:
+        if self._lifeline is not None:
+            self._lifeline.close()
+            self._lifeline = None
 
     def _open_log(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from rich.console import Console
 
-from edgeoss import constants
+from edgeoss import constants, lifeline
 from edgeoss.discover.ports import port_free
 from edgeoss.errors import EdgeossError, NoModelError, UsageError
 from edgeoss.runtime import choose as models
@@ -158,4 +158,5 @@ def run(request: ServeRequest, ask: Callable[[str], bool] = _ask_in_terminal) ->
     host, options = build(request, chosen)
     banner(host, options)
     app = create_app(host, options)
+    lifeline.watch()  # started by the tray: stop when it is gone
     uvicorn.run(app, host=o.host, port=o.port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
