@@ -5,6 +5,7 @@ beyond loopback without a key."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import time
@@ -19,6 +20,18 @@ from edgeoss.server.options import ServeOptions
 access_log = logging.getLogger("edgeoss.access")
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+CONTENT_SECURITY_POLICY = (
+    # The web chat is static files of its own: no inline script or style, nothing from elsewhere,
+    # so model output that holds HTML or script can never run, even if it reached the page as markup.
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
 def _hostname(header: str) -> str:
@@ -52,6 +65,7 @@ class Guard:
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
 
         error = self._refuse(path, headers, api)
@@ -82,7 +96,9 @@ class Guard:
         key = self.options.api_key
         if key and api:
             given = headers.get("authorization", "").removeprefix("Bearer ").strip() or headers.get("x-api-key", "")
-            if given != key:
+            # In constant time: a comparison that stops at the first wrong byte tells the key away.
+            # The header's own bytes (read as latin-1) against the key as UTF-8.
+            if not hmac.compare_digest(given.encode("latin-1", "replace"), key.encode("utf-8")):
                 return ApiError(401, "a valid API key is required (Authorization: Bearer KEY)", code="invalid_api_key")
         return None
 

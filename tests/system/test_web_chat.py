@@ -102,3 +102,21 @@ def test_stop_button_ends_the_generation(server: str, page: object) -> None:
     while "edgeoss_requests_in_flight 0.0" not in httpx.get(server + "/metrics").text:
         assert time.monotonic() < deadline, "the server kept generating after Stop"
         time.sleep(0.05)
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>'
+
+
+def test_model_output_with_html_is_shown_as_text_and_runs_nothing(server: str, page: object) -> None:
+    """The answer is the model's text, never markup; and the page's policy forbids inline script."""
+    p = page
+    scripted(p, f"<|channel|>final<|message|>{HOSTILE}<|return|>")
+    response = p.goto(server + "/")  # type: ignore[attr-defined]
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "object-src 'none'" in policy
+    p.fill("#prompt", "Say something dangerous.")  # type: ignore[attr-defined]
+    p.press("#prompt", "Enter")  # type: ignore[attr-defined]
+    answer = p.locator(".message.assistant .answer").last  # type: ignore[attr-defined]
+    sync_api.expect(answer).to_have_text(HOSTILE)
+    assert answer.locator("img, script, b").count() == 0
+    assert p.evaluate("window.__pwned === undefined")  # type: ignore[attr-defined]
