@@ -27,7 +27,9 @@ def serve(
     cors_origin: Annotated[
         list[str] | None, typer.Option(help="A web origin allowed to call the API (repeatable).")
     ] = None,
-    parallel: Annotated[int, typer.Option(min=1, max=64, help="Sequences decoded together.")] = 1,
+    parallel: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Sequences decoded together (default 1; the demo: 4).")
+    ] = None,
     ctx: Annotated[int | None, typer.Option(min=256, help="Context tokens in all, split across --parallel.")] = None,
     keep_alive: Annotated[str, typer.Option(help='Unload after this idle time ("5m", "0", "-1": never).')] = "5m",
     queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot before 429.")] = 16,

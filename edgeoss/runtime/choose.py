@@ -29,7 +29,14 @@ log = logging.getLogger(__name__)
 
 DEMO = "demo"
 DEMO_LABEL = "demo model: a tiny synthetic gpt-oss with random weights; its replies are random text"
-DEMO_CONTEXT = 4096
+DEMO_CONTEXT = 16384
+"""Per sequence: what common clients send fits (Open WebUI's default ~36 tool definitions
+are several thousand tokens). The demo's KV cache is tiny (2 layers, 64 wide)."""
+DEMO_PARALLEL = 4
+"""Sequences the demo serves at once by default: a client's background requests (Open WebUI's
+titles, tags and follow-ups) take their own slots and never hold the user's chat."""
+DEMO_MAX_TOKENS = 512
+"""The demo's budget for a request that names none: a random model never ends a reply by itself."""
 DEFAULT_CONTEXT = 8192  # a model the plan is not about (another variant, a custom shape)
 
 

@@ -32,7 +32,7 @@ err = Console(stderr=True)
 class ServeRequest:
     model: str | None = None
     options: ServeOptions = field(default_factory=ServeOptions)
-    parallel: int = 1
+    parallel: int | None = None  # None: the demo's DEMO_PARALLEL, else 1
     ctx: int | None = None
     keep_alive_s: float | None = 300.0
     queue_size: int = 16
@@ -43,7 +43,7 @@ class ServeRequest:
 
 def check_safety(request: ServeRequest) -> None:
     check_exposure(request.options, request.insecure)
-    if request.parallel < 1:
+    if request.parallel is not None and request.parallel < 1:
         raise UsageError("--parallel must be at least 1")
 
 
@@ -87,10 +87,16 @@ def _ask_in_terminal(question: str) -> bool:
 def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, ServeOptions]:
     from edgeoss.engines.loader import open_server_engine
 
-    settings = chosen.settings
+    settings, options = chosen.settings, request.options
+    parallel = request.parallel
+    if parallel is None:
+        parallel = models.DEMO_PARALLEL if chosen.is_demo else 1
+    if chosen.is_demo:
+        # The demo's context is per sequence; its default budget bounds a reply that never ends.
+        settings = replace(settings, context_length=models.DEMO_CONTEXT * parallel)
+        options = replace(options, max_tokens=min(options.max_tokens, models.DEMO_MAX_TOKENS))
     if request.ctx is not None:
         settings = replace(settings, context_length=request.ctx)
-    parallel = request.parallel
     if chosen.engine.one_sequence and parallel > 1:
         err.print(
             f"{chosen.engine.label} decodes one sequence at a time: --parallel {parallel} becomes 1 "
@@ -120,7 +126,7 @@ def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, Serv
         engine_factory=lambda path, s, n: open_server_engine(chosen.engine, path, s, n),
         on_state=_print_state,
     )
-    return host, request.options
+    return host, options
 
 
 def _print_state(state: str, detail: str) -> None:
