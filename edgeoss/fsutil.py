@@ -10,11 +10,13 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import errno
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from edgeoss.errors import DiskFullError, EdgeossError, OutputExistsError
 
@@ -187,3 +189,30 @@ class Background:
     def drain(self) -> None:
         while self._pending:
             self._pending.pop(0).result()
+
+
+MAX_JSON_FILE = 64 * 1024 * 1024
+"""The largest JSON file edgeoss reads whole (configs and manifests are kilobytes)."""
+
+
+def loads_json(raw: bytes | str, what: str) -> Any:
+    """JSON from untrusted bytes: ValueError (never RecursionError) for anything that is not JSON,
+    including nesting deeper than the parser's stack."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"{what} nests too deeply to be a real file") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} is not UTF-8: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} is not valid JSON: {exc}") from None
+
+
+def read_json(path: Path, limit: int = MAX_JSON_FILE) -> Any:
+    """A JSON file, read only when its size is within `limit`: ValueError for one that
+    is too large or not JSON, OSError when it cannot be read."""
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(f"{path.name} is {size:,} bytes, more than a real one ({limit:,} at most)")
+    with path.open("rb") as fh:
+        return loads_json(fh.read(limit + 1), path.name)

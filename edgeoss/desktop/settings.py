@@ -27,7 +27,7 @@ class TraySettings:
     @classmethod
     def load(cls) -> TraySettings:
         try:
-            data = json.loads(cls.file().read_text(encoding="utf-8"))
+            data = fsutil.read_json(cls.file())
             settings = cls(
                 model=data.get("model") if isinstance(data.get("model"), str) else None,
                 effort=data.get("effort") if data.get("effort") in EFFORTS else "medium",

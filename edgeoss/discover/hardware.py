@@ -6,11 +6,11 @@ back, so plans for other machines can be reviewed and tested.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeoss import fsutil
 from edgeoss.errors import UsageError
 
 SCHEMA = 1
@@ -86,8 +86,11 @@ class HardwareReport:
     def load(cls, path: Path) -> HardwareReport:
         """A saved report (`edgeoss doctor --json`); a usage error for anything else."""
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+            data = fsutil.read_json(path)
+            if not isinstance(data, dict):
+                raise ValueError("it is not a JSON object")
+            return cls.from_dict(data)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise UsageError(f"{path} is not a hardware report: {exc}") from exc
 
     @classmethod

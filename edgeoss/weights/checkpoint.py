@@ -10,7 +10,6 @@ spec says. Tensor data is then read in bounded chunks, never all at once.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeoss import spec
+from edgeoss import fsutil, spec
 from edgeoss.errors import CheckpointError
 from edgeoss.spec import Hparams
 
@@ -78,9 +77,9 @@ def read_safetensors_header(path: Path) -> dict[str, StoredTensor]:
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path.name}: the header is not valid JSON ({exc})") from exc
+        header = fsutil.loads_json(raw, "the header")
+    except ValueError as exc:
+        raise CheckpointError(f"{path.name}: {exc}") from exc
     if not isinstance(header, dict):
         raise CheckpointError(f"{path.name}: the header is not a JSON object")
     data_start = 8 + header_len
@@ -173,10 +172,10 @@ class Checkpoint:
 
 def _load_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return fsutil.read_json(path)
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path.name} is missing from {path.parent}") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path.name} cannot be read: {exc}") from exc
 
 

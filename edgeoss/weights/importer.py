@@ -12,13 +12,12 @@ planner plans DirectML only for a model that loaded.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgeoss import backends, spec
+from edgeoss import backends, fsutil, spec
 from edgeoss.errors import ChecksumError, FileAccessError, UsageError
 from edgeoss.weights.gguf import checks as gguf_checks
 from edgeoss.weights.onnx import checks as onnx_checks
@@ -38,7 +37,7 @@ def _bundled(path: Path) -> Manifest | None:
     if not (path.is_dir() and (path / MANIFEST).is_file()):
         return None
     try:
-        return Manifest.from_dict(json.loads((path / MANIFEST).read_text(encoding="utf-8")))
+        return Manifest.from_dict(fsutil.read_json(path / MANIFEST))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FileAccessError(f"{path / MANIFEST} is not a readable edgeoss manifest: {exc}") from exc
 

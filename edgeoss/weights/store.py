@@ -101,7 +101,7 @@ class Store:
         return out
 
     def _read(self, folder: Path) -> Manifest:
-        return Manifest.from_dict(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+        return Manifest.from_dict(fsutil.read_json(folder / MANIFEST))
 
     def get(self, name: str) -> Manifest:
         folder = self.folder(name)

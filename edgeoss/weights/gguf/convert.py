@@ -189,9 +189,7 @@ def _chat_template(ckpt: Checkpoint) -> str:
     if jinja.is_file():
         return jinja.read_text(encoding="utf-8")
     try:
-        import json
-
-        config = json.loads(ckpt.file("tokenizer_config.json").read_text(encoding="utf-8"))
+        config = fsutil.read_json(ckpt.file("tokenizer_config.json"))
         template = config.get("chat_template")
         if isinstance(template, str) and template:
             return template

@@ -10,11 +10,10 @@ file it names is present and not empty, and, deep, the sha256 of each file.
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
-from edgeoss import backends, spec
+from edgeoss import backends, fsutil, spec
 from edgeoss.errors import FileAccessError, SpecMismatchError, StructureError, VocabularyError
 from edgeoss.resources import sha256_file
 from edgeoss.weights.report import Report
@@ -30,12 +29,12 @@ def _is_gpt_oss(model_type: Any) -> bool:
 def verify(folder: Path, *, deep: bool = False) -> Report:
     report = Report(path=str(folder), format="onnx", deep=deep)
     try:
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        config = fsutil.read_json(folder / CONFIG_FILE)
     except OSError as exc:
         report.add("read", False, f"cannot read {CONFIG_FILE}: {exc.strerror or exc}", FileAccessError)
         return report
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        report.add("structure", False, f"{CONFIG_FILE} is not valid JSON: {exc}", StructureError)
+    except ValueError as exc:
+        report.add("structure", False, str(exc), StructureError)
         return report
     model = config.get("model") if isinstance(config, dict) else None
     if not report.add("structure", isinstance(model, dict), f"{CONFIG_FILE} has no 'model' object", StructureError):
