@@ -434,6 +434,20 @@ HF_REPOS = {
     "gpt-oss-120b": "openai/gpt-oss-120b",
 }
 
+OLLAMA_NAMES = {
+    # Ollama's library names for gpt-oss (`ollama pull gpt-oss:120b`); its default tag is 20b.
+    "gpt-oss": "gpt-oss-20b",
+    "gpt-oss:latest": "gpt-oss-20b",
+    "gpt-oss:20b": "gpt-oss-20b",
+    "gpt-oss:120b": "gpt-oss-120b",
+}
+
+
+def ollama_name(variant: str) -> str | None:
+    """Ollama's name for a variant ("gpt-oss-120b" -> "gpt-oss:120b")."""
+    return next((n for n, v in OLLAMA_NAMES.items() if v == variant and n.count(":") and "latest" not in n), None)
+
+
 GENERATION_CONFIG: dict[str, object] = {
     "bos_token_id": BOS_TOKEN,
     "do_sample": True,

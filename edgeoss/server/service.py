@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request
 
-from edgeoss import harmony
+from edgeoss import harmony, spec
 from edgeoss.engines.base import LogitsProcessor
 from edgeoss.errors import ApiError, Busy, ContextOverflow, EdgeossError
 from edgeoss.runtime.reply import Reply
@@ -93,8 +93,9 @@ class Server:
     def names(self) -> set[str]:
         info = self.host.info
         base = {info.name, info.variant, info.path.name, info.path.stem}
-        if info.variant.startswith("gpt-oss-"):
-            base.add("gpt-oss:" + info.variant.removeprefix("gpt-oss-"))  # Ollama's name for it
+        ollama = spec.ollama_name(info.variant)
+        if ollama is not None:
+            base.add(ollama)
         return base | {n + ":latest" for n in base}
 
     def check_model(self, body: dict[str, Any]) -> None:

@@ -91,7 +91,9 @@ ARTIFACTS: tuple[Artifact, ...] = (
 
 def find(variant_or_repo: str, fmt: str = "gguf") -> Artifact | None:
     """The artifact for a variant ("20b", "gpt-oss-20b") or a repository id."""
-    wanted = variant_or_repo if variant_or_repo.startswith(("gpt-oss", "openai/")) else f"gpt-oss-{variant_or_repo}"
+    wanted = spec.OLLAMA_NAMES.get(variant_or_repo, variant_or_repo)
+    if not wanted.startswith(("gpt-oss", "openai/")):
+        wanted = f"gpt-oss-{wanted}"
     for artifact in ARTIFACTS:
         if artifact.format != fmt:
             continue

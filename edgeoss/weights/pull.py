@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeoss import fsutil, spec
+from edgeoss.backends import LLAMA_CPP
 from edgeoss.errors import ChecksumError, EdgeossError, HubNotFoundError, HubUnreachableError, UsageError
 from edgeoss.resources import sha256_file
 from edgeoss.weights import catalog
@@ -55,7 +56,7 @@ def resolve(what: str, fmt: str) -> Artifact:
     if found is not None:
         return found
     if "/" in what and fmt == "gguf":
-        return Artifact("custom", "gguf", what, ("*.gguf",), "", "llama.cpp", None)
+        return Artifact("custom", "gguf", what, ("*.gguf",), "", LLAMA_CPP.key, None)
     known = sorted({f"{a.variant} ({a.format})" for a in catalog.ARTIFACTS})
     raise UsageError(f"no {fmt} artifact for {what!r}", hint=f"known: {', '.join(known)}; or give a Hub repo id")
 

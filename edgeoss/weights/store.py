@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeoss import __version__, fsutil
-from edgeoss.errors import ModelNotFoundError, OutputExistsError, UsageError
+from edgeoss.errors import ChecksumError, ModelNotFoundError, OutputExistsError, UsageError
 from edgeoss.paths import paths
 from edgeoss.weights.report import Report
 
@@ -144,6 +144,26 @@ class Store:
         shutil.rmtree(trash, ignore_errors=True)
         log.info("removed %s", name)
         return manifest
+
+    def copy(self, source: str, destination: str) -> Manifest:
+        """A second name for a stored model (Ollama's copy): its files hard-linked where
+        the disk allows, else copied. It was verified when it arrived; the copy checks
+        each file's size against the manifest (hashing a hard link would reread the same bytes)."""
+        manifest = self.get(source)
+        check_name(destination)
+        folder = self.folder(source)
+
+        def gather(tmp: Path) -> None:
+            for entry in manifest.files:
+                place(folder / entry.path, tmp / entry.path)
+
+        def describe(tmp: Path) -> Manifest:
+            for entry in manifest.files:
+                if (tmp / entry.path).stat().st_size != entry.bytes:
+                    raise ChecksumError(f"{source}/{entry.path} differs from its manifest; verify it first")
+            return Manifest.from_dict({**manifest.to_dict(), "source": {**manifest.source, "copied_from": source}})
+
+        return self.add(destination, gather, describe)
 
     def add(
         self,

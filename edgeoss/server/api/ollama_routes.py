@@ -3,6 +3,7 @@ any other /api route gets Ollama's error shape, not a bare 404."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -10,12 +11,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from edgeoss import harmony
-from edgeoss.errors import ApiError
+from edgeoss import harmony, spec
+from edgeoss.errors import ApiError, ModelNotFoundError, UsageError
 from edgeoss.runtime.reply import Reply
 from edgeoss.server.api import ollama
 from edgeoss.server.generation import Ask
+from edgeoss.server.http_errors import bad_request
 from edgeoss.server.service import Server, json_body, with_effort
+from edgeoss.weights.store import Store, check_name
 
 Parse = Callable[[Mapping[str, Any], int, float | None], tuple[Ask, bool, bool]]
 Stream = Callable[[AsyncIterator[harmony.Event], Reply, str, bool, float], AsyncIterator[bytes]]
@@ -66,8 +69,57 @@ def router(server: Server) -> APIRouter:
         await server.collect(request, events)
         return JSONResponse(reply_fn(outcome, name, show, started))
 
+    @api.delete("/api/delete")
+    async def ollama_delete(request: Request) -> Response:
+        name = _name(await json_body(request), "model", "name")
+        store = Store()
+        try:
+            stored = store_name(store, name)
+            served = host.info.path
+            if store.folder(stored) in (served, *served.parents):
+                raise ApiError(409, f"model {name!r} is the one this server runs; stop the server to delete it")
+            await asyncio.to_thread(store.remove, stored)
+        except ModelNotFoundError:
+            raise ApiError(404, f"model {name!r} not found") from None
+        except UsageError as exc:
+            raise ApiError(400, exc.message, param="model") from None
+        return Response(status_code=200)
+
+    @api.post("/api/copy")
+    async def ollama_copy(request: Request) -> Response:
+        body = await json_body(request)
+        source, destination = _name(body, "source"), _name(body, "destination")
+        store = Store()
+        try:
+            await asyncio.to_thread(store.copy, store_name(store, source), destination)
+        except ModelNotFoundError:
+            raise ApiError(404, f"model {source!r} not found") from None
+        except UsageError as exc:  # a taken or invalid name
+            raise ApiError(400, exc.message, param="destination") from None
+        return Response(status_code=200)
+
     @api.api_route("/api/{rest:path}", methods=["GET", "POST", "DELETE"])
     async def ollama_unsupported(rest: str) -> Response:
         raise ApiError(404, f"/api/{rest} is not provided by edgeoss (it serves one model: {host.info.name})")
 
     return api
+
+
+def _name(body: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value
+    raise bad_request(f"{keys[0]} must be a model name", keys[0])
+
+
+def store_name(store: Store, name: str) -> str:
+    """The store's name for what an Ollama client calls a model: an Ollama name
+    ("gpt-oss:20b") is the stored GGUF of that variant; any other is the name
+    itself without ":latest" (a usage error when it is no valid store name)."""
+    variant = spec.OLLAMA_NAMES.get(name)
+    if variant is not None:
+        for manifest in store.list():
+            if manifest.variant == variant and manifest.format == "gguf":
+                return manifest.name
+    return check_name(name.removesuffix(":latest"))
