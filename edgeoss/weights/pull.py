@@ -138,8 +138,12 @@ def pull(
     overwrite: bool = False,
     progress: bool = True,
     on_plan: Callable[[str, int], None] | None = None,
+    on_event: Callable[[str, int, int], None] | None = None,
 ) -> Manifest:
-    """Download, check and store one artifact; return its manifest."""
+    """Download, check and store one artifact; return its manifest. `on_event(status,
+    completed bytes, total bytes)` follows the steps (Ollama's pull statuses)."""
+    tell = on_event or (lambda status, completed, total: None)
+    tell("pulling manifest", 0, 0)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.utils.tqdm import disable_progress_bars
 
@@ -158,9 +162,14 @@ def pull(
     staging.mkdir(parents=True, exist_ok=True)
 
     with contextlib.nullcontext() if progress else disable_progress_bars():
+        done = have
+        tell(f"pulling {artifact.repo}", done, total)
         for remote in files:
             _fetch(artifact, remote, staging, commit, hf_hub_download)
+            done = sum((staging / f.path).stat().st_size for f in files if (staging / f.path).is_file())
+            tell(f"pulling {artifact.repo}", min(done, total), total)
 
+    tell("verifying sha256 digest", total, total)
     manifest = _store(store, artifact, target_name, staging, files, commit, overwrite)
     shutil.rmtree(staging, ignore_errors=True)
     return manifest

@@ -4,6 +4,8 @@ any other /api route gets Ollama's error shape, not a bare 404."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -12,13 +14,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from edgeoss import harmony, spec
-from edgeoss.errors import ApiError, ModelNotFoundError, UsageError
+from edgeoss.errors import (
+    ApiError,
+    EdgeossError,
+    HubNotFoundError,
+    HubUnreachableError,
+    ModelNotFoundError,
+    UsageError,
+)
 from edgeoss.runtime.reply import Reply
 from edgeoss.server.api import ollama
 from edgeoss.server.generation import Ask
 from edgeoss.server.http_errors import bad_request
 from edgeoss.server.service import Server, json_body, with_effort
 from edgeoss.weights.store import Store, check_name
+
+log = logging.getLogger(__name__)
 
 Parse = Callable[[Mapping[str, Any], int, float | None], tuple[Ask, bool, bool]]
 Stream = Callable[[AsyncIterator[harmony.Event], Reply, str, bool, float], AsyncIterator[bytes]]
@@ -69,6 +80,22 @@ def router(server: Server) -> APIRouter:
         await server.collect(request, events)
         return JSONResponse(reply_fn(outcome, name, show, started))
 
+    @api.post("/api/pull")
+    async def ollama_pull(request: Request) -> Response:
+        """Ollama's pull, streamed in its shape; the model is verified before it is stored."""
+        body = await json_body(request)
+        name = _name(body, "model", "name")
+        stream = body.get("stream", True) is not False
+        events = _pull_events(name)
+        if stream:
+            return StreamingResponse(_ndjson(events), media_type="application/x-ndjson")
+        last: dict[str, Any] = {}
+        async for event in events:
+            last = event
+        if "error" in last:
+            raise ApiError(int(last.pop("status_code", 400)), str(last["error"]))
+        return JSONResponse(last)
+
     @api.delete("/api/delete")
     async def ollama_delete(request: Request) -> Response:
         name = _name(await json_body(request), "model", "name")
@@ -115,11 +142,59 @@ def _name(body: dict[str, Any], *keys: str) -> str:
 
 def store_name(store: Store, name: str) -> str:
     """The store's name for what an Ollama client calls a model: an Ollama name
-    ("gpt-oss:20b") is the stored GGUF of that variant; any other is the name
+    ("gpt-oss:20b") is the model pulled under it, or a stored GGUF of that variant; any other is the name
     itself without ":latest" (a usage error when it is no valid store name)."""
     variant = spec.OLLAMA_NAMES.get(name)
     if variant is not None:
-        for manifest in store.list():
-            if manifest.variant == variant and manifest.format == "gguf":
+        stored = store.list()
+        # What `pull gpt-oss:20b` stored it as (the variant's name), else any GGUF of that variant.
+        for manifest in [*(m for m in stored if m.name == variant), *stored]:
+            if manifest.name == variant or (manifest.variant == variant and manifest.format == "gguf"):
                 return manifest.name
     return check_name(name.removesuffix(":latest"))
+
+
+async def _ndjson(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for event in events:
+        event.pop("status_code", None)  # for a non-streamed reply's status only
+        yield (json.dumps(event) + "\n").encode()
+
+
+async def _pull_events(name: str) -> AsyncIterator[dict[str, Any]]:
+    """The statuses of one pull, run on a worker thread: Ollama's, then
+    {"status": "success"}, or {"error": ...} (with the HTTP status it would get)."""
+    from edgeoss.weights import pull
+
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def put(item: dict[str, Any] | None) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, item)
+
+    def on_event(status: str, completed: int, total: int) -> None:
+        put({"status": status, **({"total": total, "completed": completed} if total else {})})
+
+    def work() -> None:
+        try:
+            store = Store()
+            artifact = pull.resolve(name, "gguf")
+            if any(m.name == artifact.name for m in store.list()):
+                put({"status": "success"})  # already here, as Ollama answers a second pull
+                return
+            pull.pull(name, "gguf", store=store, progress=False, on_event=on_event)
+            put({"status": "success"})
+        except EdgeossError as exc:
+            code = {HubNotFoundError: 404, HubUnreachableError: 502}.get(type(exc), 400)
+            put({"error": exc.message, "status_code": code})
+        except Exception as exc:  # a bug: said in the stream, not a dropped connection
+            log.exception("pull of %s failed", name)
+            put({"error": f"the pull failed: {type(exc).__name__}: {exc}", "status_code": 500})
+        finally:
+            put(None)
+
+    worker = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        while (item := await events.get()) is not None:
+            yield item
+    finally:
+        await worker
