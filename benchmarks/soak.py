@@ -3,7 +3,8 @@ process) at a concurrency above --parallel and --queue, a third of the
 clients hanging up mid-stream, some bodies malformed. Bounded in count and in
 time; only 127.0.0.1 is ever contacted.
 
-It reports what came back (answered, 429, cut by the client, 4xx for the
+Clients honour 429's Retry-After, as real ones do. It reports what came back
+(answered, 429s seen and retried, cut by the client, 4xx for the
 malformed ones, 5xx, dropped connections) and the server's resident memory
 and open file descriptors after warm-up and at the end, as ratios, and what
 /metrics says is still in flight. Targets: 0 5xx, 0 dropped, RSS growth under
@@ -29,6 +30,7 @@ import httpx
 import psutil
 
 HELLO = [{"role": "user", "content": "Tell me a story."}]
+RETRIES = 60
 MALFORMED = [
     b"{not json",
     b'{"messages": "not a list"}',
@@ -57,23 +59,31 @@ async def one(client: httpx.AsyncClient, url: str, kind: str, tokens: int, outco
             outcomes["5xx" if r.status_code >= 500 else "4xx (malformed)" if r.status_code >= 400 else "other"] += 1
             return
         body = {"messages": HELLO, "max_tokens": tokens, "stream": True}
-        async with client.stream("POST", url, json=body) as r:
-            if r.status_code == 429:
-                outcomes["429"] += 1
-                return
-            if r.status_code >= 500:
-                outcomes["5xx"] += 1
-                return
-            async for line in r.aiter_lines():
-                if kind == "hang-up" and line.startswith("data: "):
-                    outcomes["cut by the client"] += 1
-                    return  # leaving the block closes the connection mid-stream
-                if line == "data: [DONE]":
-                    outcomes["answered"] += 1
+        for _ in range(RETRIES):
+            async with client.stream("POST", url, json=body) as r:
+                if r.status_code != 429:
+                    await _read(r, kind, outcomes)
                     return
-            outcomes["ended without [DONE]"] += 1
+                outcomes["429 (then retried)"] += 1
+                wait = float(r.headers.get("retry-after", "1"))
+            await asyncio.sleep(wait * random.uniform(0.5, 1.5))  # as a client that honours Retry-After
+        outcomes["gave up after retries"] += 1
     except httpx.HTTPError as exc:
         outcomes[f"dropped ({type(exc).__name__})"] += 1
+
+
+async def _read(r: httpx.Response, kind: str, outcomes: Counter[str]) -> None:
+    if r.status_code >= 500:
+        outcomes["5xx"] += 1
+        return
+    async for line in r.aiter_lines():
+        if kind == "hang-up" and line.startswith("data: "):
+            outcomes["cut by the client"] += 1
+            return  # leaving the stream's block closes the connection mid-stream
+        if line == "data: [DONE]":
+            outcomes["answered"] += 1
+            return
+    outcomes["ended without [DONE]"] += 1
 
 
 async def wave(url: str, kinds: list[str], concurrency: int, tokens: int) -> Counter[str]:
