@@ -112,5 +112,8 @@ def test_ndjson_is_the_default_and_errors_are_ollama_shaped(server: str) -> None
     assert r.headers["content-type"].startswith("application/x-ndjson") and len(lines) > 2 and lines[-1]["done"]
     bad = httpx.post(server + "/api/chat", json={"model": "llama3", "messages": [{"role": "user", "content": "x"}]})
     assert bad.status_code == 404 and isinstance(bad.json()["error"], str)
-    missing = httpx.post(server + "/api/pull", json={"model": "x"})
+    missing = httpx.post(server + "/api/push", json={"model": "x"})
     assert missing.status_code == 404 and "not provided by edgeoss" in missing.json()["error"]
+    # /api/pull is provided: a name it cannot pull is an error in Ollama's shape (no Hub is asked)
+    unknown = httpx.post(server + "/api/pull", json={"model": "x", "stream": False})
+    assert unknown.status_code == 400 and "no gguf artifact" in unknown.json()["error"]
