@@ -434,18 +434,20 @@ HF_REPOS = {
     "gpt-oss-120b": "openai/gpt-oss-120b",
 }
 
+OLLAMA_TAGS = {"gpt-oss-20b": "gpt-oss:20b", "gpt-oss-120b": "gpt-oss:120b"}
+"""Ollama's library name for each variant (`ollama pull gpt-oss:120b`)."""
 OLLAMA_NAMES = {
-    # Ollama's library names for gpt-oss (`ollama pull gpt-oss:120b`); its default tag is 20b.
+    **{tag: variant for variant, tag in OLLAMA_TAGS.items()},
+    # Ollama's default tag is 20b.
     "gpt-oss": "gpt-oss-20b",
     "gpt-oss:latest": "gpt-oss-20b",
-    "gpt-oss:20b": "gpt-oss-20b",
-    "gpt-oss:120b": "gpt-oss-120b",
 }
+"""Every Ollama name that means a variant."""
 
 
 def ollama_name(variant: str) -> str | None:
     """Ollama's name for a variant ("gpt-oss-120b" -> "gpt-oss:120b")."""
-    return next((n for n, v in OLLAMA_NAMES.items() if v == variant and n.count(":") and "latest" not in n), None)
+    return OLLAMA_TAGS.get(variant)
 
 
 GENERATION_CONFIG: dict[str, object] = {

@@ -20,13 +20,11 @@ from starlette.middleware.cors import CORSMiddleware
 from edgeoss import __version__
 from edgeoss.errors import ApiError
 from edgeoss.server.api import ollama_routes, openai_routes
-from edgeoss.server.guard import Guard, api_shape, error_body, is_loopback
+from edgeoss.server.guard import Guard, api_shape, error_body
 from edgeoss.server.host import ModelHost
 from edgeoss.server.metrics import CONTENT_TYPE, Metrics
 from edgeoss.server.options import ServeOptions
 from edgeoss.server.service import ProcessorFor, Server
-
-__all__ = ["ServeOptions", "create_app", "is_loopback"]
 
 log = logging.getLogger(__name__)
 

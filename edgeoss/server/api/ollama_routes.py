@@ -148,8 +148,10 @@ def store_name(store: Store, name: str) -> str:
     if variant is not None:
         stored = store.list()
         # What `pull gpt-oss:20b` stored it as (the variant's name), else any GGUF of that variant.
-        for manifest in [*(m for m in stored if m.name == variant), *stored]:
-            if manifest.name == variant or (manifest.variant == variant and manifest.format == "gguf"):
+        if any(m.name == variant for m in stored):
+            return variant
+        for manifest in stored:
+            if manifest.variant == variant and manifest.format == "gguf":
                 return manifest.name
     return check_name(name.removesuffix(":latest"))
 
