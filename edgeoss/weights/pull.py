@@ -157,22 +157,25 @@ def pull(
     if on_plan is not None:
         on_plan(f"{artifact.repo}@{commit[:12]}", total)
     staging = staging_dir(store, artifact, commit)
-    have = sum((staging / f.path).stat().st_size for f in files if (staging / f.path).is_file())
+    have = _staged_bytes(staging, files)
     fsutil.ensure_free_space(store.root, total - have + 64 * 1024 * 1024, f"{artifact.repo} ({len(files)} files)")
     staging.mkdir(parents=True, exist_ok=True)
 
     with contextlib.nullcontext() if progress else disable_progress_bars():
-        done = have
-        tell(f"pulling {artifact.repo}", done, total)
+        tell(f"pulling {artifact.repo}", have, total)
         for remote in files:
             _fetch(artifact, remote, staging, commit, hf_hub_download)
-            done = sum((staging / f.path).stat().st_size for f in files if (staging / f.path).is_file())
-            tell(f"pulling {artifact.repo}", min(done, total), total)
+            tell(f"pulling {artifact.repo}", min(_staged_bytes(staging, files), total), total)
 
     tell("verifying sha256 digest", total, total)
     manifest = _store(store, artifact, target_name, staging, files, commit, overwrite)
     shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _staged_bytes(staging: Path, files: list[RemoteFile]) -> int:
+    """Bytes of the artifact's files already in the staging folder."""
+    return sum((staging / f.path).stat().st_size for f in files if (staging / f.path).is_file())
 
 
 def _fetch(artifact: Artifact, remote: RemoteFile, staging: Path, commit: str, download: Callable[..., str]) -> None:
