@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from bad_files import fails_with
 from typer.testing import CliRunner
 
+from bad_files import fails_with
 from edgeoss import errors, fsutil, resources, spec
 from edgeoss.cli import app
 from edgeoss.weights.gguf import convert

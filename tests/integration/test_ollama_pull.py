@@ -15,12 +15,10 @@ import httpx
 import pytest
 import uvicorn
 
-from edgeoss.engines.base import LoadSettings, QueuedEngine
-from edgeoss.server.app import create_app
-from edgeoss.server.host import ModelHost, ModelInfo
 from edgeoss.server.options import ServeOptions
 from edgeoss.weights.store import Store
 from fake_hub import FakeHub, patched_hub
+from modelless_host import modelless_app
 from server_process import free_port
 
 ollama = pytest.importorskip("ollama")
@@ -28,19 +26,14 @@ GGUF_REPO = "ggml-org/gpt-oss-20b-GGUF"
 GGUF_FILE = "gpt-oss-20b-mxfp4.gguf"
 
 
-def _no_engine(path: Path, settings: LoadSettings, parallel: int) -> QueuedEngine:
-    raise RuntimeError("this server is only asked to pull")
-
-
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[str, FakeHub]]:
     with patched_hub(monkeypatch, tmp_path / "hf-home") as hub:
         model = tmp_path / "stand-in.gguf"
         model.write_bytes(b"GGUF")
-        info = ModelInfo("stand-in", model, "custom", is_demo=True, size_bytes=4)
-        host = ModelHost(info, LoadSettings(), parallel=1, queue_size=1, keep_alive_s=None, engine_factory=_no_engine)
         port = free_port()
-        config = uvicorn.Config(create_app(host, ServeOptions(port=port)), host="127.0.0.1", port=port, log_config=None)
+        app = modelless_app(model, ServeOptions(port=port), name="stand-in", variant="custom")
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -10,9 +10,9 @@ import struct
 from pathlib import Path
 
 import pytest
-from bad_files import fails_with
 from typer.testing import CliRunner
 
+from bad_files import fails_with
 from edgeoss import errors
 from edgeoss.cli import app
 from edgeoss.weights.checkpoint import open_checkpoint

@@ -11,28 +11,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edgeoss import spec
-from edgeoss.engines.base import LoadSettings, QueuedEngine
-from edgeoss.server.app import create_app
-from edgeoss.server.host import ModelHost, ModelInfo
 from edgeoss.server.options import ServeOptions
 from edgeoss.weights import catalog, importer
 from edgeoss.weights.pull import resolve
 from edgeoss.weights.store import Store
+from modelless_host import modelless_app
 from onnx_layout import onnx_layout_double
-
-
-def _no_engine(path: Path, settings: LoadSettings, parallel: int) -> QueuedEngine:
-    raise RuntimeError("no model in this test double")
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
     importer.import_path(onnx_layout_double(tmp_path / "served"), name="served")
     importer.import_path(onnx_layout_double(tmp_path / "other"), name="other")
-    served = Store().folder("served")
-    info = ModelInfo("served", served, "gpt-oss-20b", is_demo=False, size_bytes=1)
-    host = ModelHost(info, LoadSettings(), parallel=1, queue_size=1, keep_alive_s=None, engine_factory=_no_engine)
-    return TestClient(create_app(host, ServeOptions()), base_url="http://127.0.0.1:8734")
+    app = modelless_app(Store().folder("served"), ServeOptions(), name="served")
+    return TestClient(app, base_url="http://127.0.0.1:8734")
 
 
 def names() -> list[str]:

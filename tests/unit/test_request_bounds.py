@@ -11,25 +11,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from edgeoss.engines.base import LoadSettings, QueuedEngine
 from edgeoss.server.api import ollama
-from edgeoss.server.app import create_app
-from edgeoss.server.host import ModelHost, ModelInfo
-from edgeoss.server.options import ServeOptions
 from edgeoss.server.service import MAX_JSON_DEPTH, with_effort
-
-
-def _no_engine(path: Path, settings: LoadSettings, parallel: int) -> QueuedEngine:
-    raise RuntimeError("this test double has no model: a request that reaches it was not refused early")
+from modelless_host import modelless_client
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
-    info = ModelInfo("synthetic", tmp_path / "none.gguf", "gpt-oss-20b", is_demo=True, size_bytes=0)
-    host = ModelHost(info, LoadSettings(), parallel=1, queue_size=1, keep_alive_s=None, engine_factory=_no_engine)
-    # No lifespan (no `with`): nothing loads, which is what these requests must never need.
-    app = create_app(host, ServeOptions())
-    return TestClient(app, base_url="http://127.0.0.1:8734", raise_server_exceptions=False)
+    return modelless_client(tmp_path)
 
 
 ROUTES = [("/v1/chat/completions", "openai"), ("/v1/responses", "openai"), ("/api/chat", "ollama")]

@@ -11,27 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edgeoss import logs
-from edgeoss.engines.base import LoadSettings, QueuedEngine
 from edgeoss.paths import paths
 from edgeoss.server import guard
-from edgeoss.server.app import create_app
-from edgeoss.server.host import ModelHost, ModelInfo
 from edgeoss.server.options import ServeOptions
+from modelless_host import modelless_client
 
 KEY = "s3cret-key-for-the-test"
 
 
-def _no_engine(path: Path, settings: LoadSettings, parallel: int) -> QueuedEngine:
-    raise RuntimeError("no model in this test double")
-
-
 def _client(tmp_path: Path, **options: object) -> TestClient:
-    model = tmp_path / "stand-in.gguf"  # /api/tags reads the file's date; nothing loads it
-    model.write_bytes(b"GGUF")
-    info = ModelInfo("synthetic", model, "gpt-oss-20b", is_demo=True, size_bytes=4)
-    host = ModelHost(info, LoadSettings(), parallel=1, queue_size=1, keep_alive_s=None, engine_factory=_no_engine)
-    app = create_app(host, ServeOptions(**options))  # type: ignore[arg-type]
-    return TestClient(app, base_url="http://127.0.0.1:8734", raise_server_exceptions=False)
+    return modelless_client(tmp_path, ServeOptions(**options))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("path", ["/", "/static/app.js", "/v1/models", "/health", "/api/tags"])
