@@ -2,7 +2,17 @@
 
 Everything is written under a temporary name beside the destination and
 renamed into place only when complete; an error, Ctrl-C or a full disk
-removes the temporary copy.
+removes the temporary copy. A process killed outright (SIGKILL, power loss)
+cannot clean up, so every temporary name carries its writer's pid:
+
+    .NAME.partial-PID-XXXX    a new NAME being written
+    .NAME.old-PID-XXXX/NAME   the NAME it replaces, between two renames
+    .NAME.removing-PID-XXXX/  a NAME being deleted
+    .NAME.work-PID-XXXX/      scratch space of the command writing NAME
+
+`leftovers()` finds those whose writer is gone, `recover()` puts back a NAME
+that a killed replace had moved aside, and `remove_stale_partials()` clears
+the rest before the next write of the same NAME.
 """
 
 from __future__ import annotations
@@ -15,12 +25,17 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeoss.errors import DiskFullError, EdgeossError, OutputExistsError
 
 _PARTIAL = ".partial-"
+_OLD = ".old-"
+_REMOVING = ".removing-"
+_WORK = ".work-"
+_KINDS = {_PARTIAL: "partial", _OLD: "replaced", _REMOVING: "removing", _WORK: "scratch"}
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
@@ -69,7 +84,7 @@ def ensure_free_space(folder: Path, needed: int, what: str) -> None:
         )
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,22 +94,115 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A temporary copy beside a destination: what a stopped write left."""
+
+    path: Path
+    kind: str  # "partial": a new copy being written; "replaced": an old copy moved aside; "removing"; "scratch"
+    of: str  # the destination's name
+    pid: int
+    live: bool  # its writer is still running: not a leftover yet, never touched
+
+    @property
+    def bytes(self) -> int:
+        return tree_bytes(self.path)
+
+
+def tree_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (links not followed)."""
+    try:
+        if not path.is_dir():
+            return path.lstat().st_size
+        return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    except OSError:
+        return 0
+
+
+def temp_name(final: Path, kind: str) -> str:
+    """The prefix of a temporary name beside `final` for this process (see the module's docstring)."""
+    return f".{final.name}{kind}{os.getpid()}-"
+
+
+def _parse(name: str) -> tuple[str, str, int] | None:
+    """(kind, destination name, pid) of a temporary name, or None for any other name."""
+    if not name.startswith("."):
+        return None
+    for marker, kind in _KINDS.items():
+        of, found, rest = name[1:].rpartition(marker)
+        if found and of:
+            pid = rest.split("-", 1)[0]
+            return (kind, of, int(pid)) if pid.isdigit() else None
+    return None
+
+
+def leftovers(folder: Path) -> list[Leftover]:
+    """Every temporary copy in `folder`, live ones included (marked)."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for child in sorted(folder.iterdir()):
+        parsed = _parse(child.name)
+        if parsed is not None:
+            kind, of, pid = parsed
+            found.append(Leftover(child, kind, of, pid, pid_alive(pid)))
+    return found
+
+
+def recover(final: Path) -> bool:
+    """Put back `final` if a replace was killed between its two renames
+    (the old copy moved aside, the new one not yet in place); True if it did."""
+    if final.exists():
+        return False
+    for leftover in leftovers(final.parent):
+        if leftover.kind == "replaced" and leftover.of == final.name and not leftover.live:
+            held = leftover.path / final.name
+            if held.exists():
+                os.replace(held, final)
+                shutil.rmtree(leftover.path, ignore_errors=True)
+                return True
+    return False
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or a whole folder (a link itself, never what it points to)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def remove_stale_partials(final: Path) -> list[Path]:
-    """Remove temporary copies left beside `final` by runs that were killed
-    outright (SIGKILL, power loss); a live writer's copy is left alone."""
+    """Clear what runs killed outright (SIGKILL, power loss) left beside `final`:
+    a replaced copy is first put back if `final` is missing, then every
+    temporary copy whose writer is gone is removed; a live writer's is left alone."""
+    recover(final)
     removed = []
-    for candidate in final.parent.glob(f".{final.name}{_PARTIAL}*"):
-        try:
-            pid = int(candidate.name[len(f".{final.name}{_PARTIAL}") :].split("-", 1)[0])
-        except ValueError:
-            continue
-        if not _pid_alive(pid):
-            if candidate.is_dir():
-                shutil.rmtree(candidate, ignore_errors=True)
-            else:
-                candidate.unlink(missing_ok=True)
-            removed.append(candidate)
+    for leftover in leftovers(final.parent):
+        if leftover.of == final.name and not leftover.live:
+            remove_path(leftover.path)
+            removed.append(leftover.path)
     return removed
+
+
+def remove_tree(folder: Path) -> None:
+    """Delete `folder` so that it is gone at once: renamed aside first, then
+    removed, so a kill midway leaves a leftover (see leftovers()), never a half folder."""
+    trash = Path(tempfile.mkdtemp(prefix=temp_name(folder, _REMOVING), dir=folder.parent))
+    os.replace(folder, trash / folder.name)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_dir(final: Path) -> Iterator[Path]:
+    """A work folder beside `final` (on its disk, not a small /tmp), removed on exit;
+    one a killed run left is removed before the next write of `final`."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=temp_name(final, _WORK), dir=final.parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -118,19 +226,21 @@ def atomic_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
     `overwrite`, and is replaced only after the new content is complete.
     """
     final = final.absolute()
+    recover(final)  # before the check: a replace killed midway must not turn into a write without --force
     if final.exists() and not overwrite and (not final.is_dir() or any(final.iterdir())):
         raise OutputExistsError(
             f"{final} already exists and is not an empty folder", hint="choose another path or pass --force"
         )
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{_PARTIAL}{os.getpid()}-", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_name(final, _PARTIAL), dir=final.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the result is an ordinary folder
     try:
         yield tmp
         fsync_tree(tmp)
         if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            # A kill between these two renames leaves `final` missing: recover() puts the old one back.
+            old = Path(tempfile.mkdtemp(prefix=temp_name(final, _OLD), dir=final.parent))
             os.replace(final, old / final.name)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
@@ -152,7 +262,7 @@ def atomic_file(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
         raise OutputExistsError(f"{final} is a folder", hint="give a file name")
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(final)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}{_PARTIAL}{os.getpid()}-", dir=final.parent)
+    fd, name = tempfile.mkstemp(prefix=temp_name(final, _PARTIAL), dir=final.parent)
     os.close(fd)
     tmp = Path(name)
     tmp.chmod(0o666 & ~_umask())

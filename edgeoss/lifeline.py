@@ -59,10 +59,12 @@ class Lifeline:
 
 
 def spawn(
-    command: list[str], env: dict[str, str], stdout: IO[bytes], start_new_session: bool = False
+    command: list[str], env: dict[str, str], stdout: IO[bytes] | int, start_new_session: bool = False
 ) -> tuple[subprocess.Popen[bytes], Lifeline]:
     """A child with a lifeline (it stops when this process is gone), no standard
-    input, and its output and errors into `stdout`."""
+    input, and its output and errors into `stdout` (a file, or subprocess.PIPE).
+    The child is edgeoss (its start calls watch()), or a Python module run
+    under `python -m edgeoss.lifeline MODULE ARGS...`."""
     line = Lifeline()
     env, fds = line.child_env(env)
     try:
@@ -135,3 +137,20 @@ def _stop_this_process() -> None:
         _thread.interrupt_main()  # the same clean-up path as Ctrl-C
     else:
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main(argv: list[str]) -> None:
+    """`python -m edgeoss.lifeline MODULE ARGS...`: run a module as `python -m` would,
+    stopping when the edgeoss process that started it is gone (for a helper such as
+    onnxruntime-genai's model builder, which knows nothing of lifelines)."""
+    import runpy
+
+    if not argv:
+        raise SystemExit("usage: python -m edgeoss.lifeline MODULE [ARGS...]")
+    watch()
+    sys.argv = argv
+    runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

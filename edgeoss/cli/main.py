@@ -64,6 +64,7 @@ for name, command in (
     ("pull", weights.pull),
     ("import", weights.import_cmd),
     ("list", weights.list_cmd),
+    ("clean", weights.clean_cmd),
     ("rm", weights.rm_cmd),
     ("doctor", machine.doctor),
     ("plan", machine.plan_cmd),

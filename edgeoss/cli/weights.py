@@ -1,5 +1,5 @@
 """Commands of the weights stage: synth, convert, export-onnx, verify, pull,
-import, list, rm, bundle."""
+import, list, clean, rm, bundle."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from rich.table import Table
 
 from edgeoss.cli.output import err, out, print_json, progress_bar, reported
 from edgeoss.errors import UsageError
+from edgeoss.fsutil import human_bytes
 from edgeoss.weights.report import Report
+from edgeoss.weights.store import Store
 
 
 def synth(
@@ -223,13 +225,13 @@ def import_cmd(
 
 def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print the manifests as JSON.")] = False) -> None:
     """List the models in the store."""
-    from edgeoss.weights.store import Store
-
     with reported():
-        models = Store().list()
+        store = Store()
+        models = store.list()
         if as_json:
             print_json([m.to_dict() for m in models])
             return
+        _tell_leftovers(store)
         if not models:
             out.print("no models yet: `edgeoss pull`, `edgeoss import PATH` or `edgeoss convert`")
             return
@@ -245,10 +247,36 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print the man
         out.print(table)
 
 
+def _tell_leftovers(store: Store) -> None:
+    """What stopped commands left in the store, on stderr: it is not a model, but it takes disk."""
+    found = store.leftovers()
+    if not found:
+        return
+    total = sum(item.bytes for item in found)
+    err.print(f"{len(found)} leftover(s) of stopped commands, {human_bytes(total)}:", highlight=False, markup=False)
+    for item in found:
+        again = " (the same pull resumes from it)" if item.resumable else ""
+        err.print(f"  {item.what}: {human_bytes(item.bytes)}{again}", highlight=False, markup=False)
+    err.print("  `edgeoss clean` removes them", highlight=False, markup=False, style="dim")
+
+
+def clean_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print what was removed as JSON.")] = False) -> None:
+    """Remove what stopped commands left in the store (never a model, never a running command's files)."""
+    with reported():
+        removed = Store().clean()
+        freed = sum(item.bytes for item in removed)
+        if as_json:
+            print_json(
+                {"removed": [{"path": str(i.path), "what": i.what, "bytes": i.bytes} for i in removed], "bytes": freed}
+            )
+            return
+        for item in removed:
+            out.print(f"removed {item.what} ({human_bytes(item.bytes)})", highlight=False, markup=False)
+        out.print(f"{human_bytes(freed)} freed" if removed else "nothing to clean", highlight=False, markup=False)
+
+
 def rm_cmd(name: Annotated[str, typer.Argument(help="A model name from `edgeoss list`.")]) -> None:
     """Remove a model from the store."""
-    from edgeoss.weights.store import Store
-
     with reported():
         manifest = Store().remove(name)
         out.print(f"removed {manifest.name} ({manifest.total_bytes / 1e9:.2f} GB freed)", highlight=False, markup=False)

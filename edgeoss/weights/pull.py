@@ -33,7 +33,7 @@ from edgeoss.weights.catalog import Artifact
 from edgeoss.weights.gguf import checks as gguf_checks
 from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.report import Report
-from edgeoss.weights.store import FileEntry, Manifest, Store, now
+from edgeoss.weights.store import FileEntry, Manifest, Store, claim, now
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _digest_matches(path: Path, remote: RemoteFile) -> bool:
 
 
 def staging_dir(store: Store, artifact: Artifact, commit: str) -> Path:
-    return store.root / ".staging" / f"{artifact.repo.replace('/', '--')}@{commit}"
+    return store.staging(f"{artifact.repo.replace('/', '--')}@{commit}")
 
 
 def pull(
@@ -159,7 +159,7 @@ def pull(
     staging = staging_dir(store, artifact, commit)
     have = _staged_bytes(staging, files)
     fsutil.ensure_free_space(store.root, total - have + 64 * 1024 * 1024, f"{artifact.repo} ({len(files)} files)")
-    staging.mkdir(parents=True, exist_ok=True)
+    claim(staging)  # `edgeoss clean` leaves a running pull's downloads alone
 
     with contextlib.nullcontext() if progress else disable_progress_bars():
         tell(f"pulling {artifact.repo}", have, total)
@@ -229,7 +229,12 @@ def _store(
     def gather(tmp: Path) -> None:
         for remote in files:
             (tmp / remote.path).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / remote.path, tmp / remote.path)
+            # Linked, not moved: a pull killed while it verifies keeps its downloads
+            # for the next one (moved only where the disk has no hard links).
+            try:
+                os.link(staging / remote.path, tmp / remote.path)
+            except OSError:
+                os.replace(staging / remote.path, tmp / remote.path)
 
     def describe(tmp: Path) -> Manifest:
         report = _verify_entry(artifact, tmp / entry)

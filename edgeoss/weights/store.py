@@ -7,6 +7,12 @@
 A model enters the store only whole and verified: files are gathered in a
 temporary folder beside the store and renamed into place with the manifest
 already written, so a model that is listed is a model that passed verify.
+A process killed outright leaves its temporary folder (see fsutil): the
+store puts back a model a killed replace had moved aside, clears a name's
+leftovers before writing it again, and lists the rest (`leftovers()`) for
+`edgeoss list` to show and `edgeoss clean` to remove.
+
+    <data>/models/.staging/<repo>@<commit>/   a pull's downloads, kept for the next pull to resume
 """
 
 from __future__ import annotations
@@ -16,8 +22,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,6 +84,23 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+STAGING = ".staging"
+OWNER = ".edgeoss-owner"  # in a staging folder: the pid of the pull writing it
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """Something in the store that is not a model: what a stopped command left."""
+
+    path: Path
+    what: str  # said to the user
+    bytes: int
+    resumable: bool  # a pull's downloads: the same pull continues from them
+
+
+Leftovers = list[Leftover]  # named outside Store, whose own `list` method would shadow the type
+
+
 class Store:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or paths().models
@@ -87,9 +108,13 @@ class Store:
     def folder(self, name: str) -> Path:
         return self.root / check_name(name)
 
+    def staging(self, key: str) -> Path:
+        return self.root / STAGING / key
+
     def list(self) -> list[Manifest]:
         if not self.root.is_dir():
             return []
+        self._recover()
         out = []
         for child in sorted(self.root.iterdir()):
             if child.name.startswith(".") or not (child / MANIFEST).is_file():
@@ -103,7 +128,42 @@ class Store:
     def _read(self, folder: Path) -> Manifest:
         return Manifest.from_dict(fsutil.read_json(folder / MANIFEST))
 
+    def _recover(self) -> None:
+        """Put back every model a killed `--force` replace had moved aside."""
+        for leftover in fsutil.leftovers(self.root):
+            if leftover.kind == "replaced" and not leftover.live:
+                fsutil.recover(self.root / leftover.of)
+
+    def leftovers(self) -> Leftovers:
+        """What stopped commands left in the store (their process is gone)."""
+        self._recover()
+        found = []
+        for item in fsutil.leftovers(self.root):
+            if item.live:
+                continue
+            what = {
+                "partial": f"a stopped import or pull of {item.of!r}",
+                "replaced": f"an old copy of {item.of!r} that a replace set aside",
+                "removing": f"a removal of {item.of!r} that was stopped",
+            }[item.kind]
+            found.append(Leftover(item.path, what, item.bytes, resumable=False))
+        staging = self.root / STAGING
+        for folder in sorted(staging.iterdir()) if staging.is_dir() else []:
+            if folder.is_dir() and not _owner_alive(folder):
+                repo, _, commit = folder.name.partition("@")
+                what = f"a stopped pull of {repo.replace('--', '/')} ({commit[:12]})"
+                found.append(Leftover(folder, what, fsutil.tree_bytes(folder), resumable=True))
+        return found
+
+    def clean(self) -> Leftovers:
+        """Remove every leftover; return what was removed."""
+        removed = self.leftovers()
+        for leftover in removed:
+            fsutil.remove_path(leftover.path)
+        return removed
+
     def get(self, name: str) -> Manifest:
+        self._recover()
         folder = self.folder(name)
         if not (folder / MANIFEST).is_file():
             known = ", ".join(m.name for m in self.list()) or "none"
@@ -137,11 +197,8 @@ class Store:
 
     def remove(self, name: str) -> Manifest:
         manifest = self.get(name)
-        folder = self.folder(name)
-        # Rename first so a half-deleted model is never listed.
-        trash = Path(tempfile.mkdtemp(prefix=f".{name}.removing-", dir=self.root))
-        os.replace(folder, trash / name)
-        shutil.rmtree(trash, ignore_errors=True)
+        # Renamed aside first, so a half-deleted model is never listed.
+        fsutil.remove_tree(self.folder(name))
         log.info("removed %s", name)
         return manifest
 
@@ -190,6 +247,20 @@ class Store:
             raise fsutil.write_error(exc, final) from exc
         log.info("stored %s (%s, %d files)", name, manifest.format, len(manifest.files))
         return manifest
+
+
+def claim(folder: Path) -> None:
+    """Mark `folder` (a staging folder) as this process's, so that `clean` leaves it alone while it runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / OWNER).write_text(str(os.getpid()), encoding="ascii")
+
+
+def _owner_alive(folder: Path) -> bool:
+    try:
+        pid = int((folder / OWNER).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return False
+    return fsutil.pid_alive(pid)
 
 
 def files_of(folder: Path, report: Report) -> list[FileEntry]:

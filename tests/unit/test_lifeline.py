@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,24 @@ def test_the_watch_fires_when_the_parent_pid_is_gone(monkeypatch: pytest.MonkeyP
     fired = threading.Event()
     assert lifeline.watch(fired.set) is True
     assert fired.wait(5)
+
+
+def test_a_helper_module_stops_with_its_parent(tmp_path: Path) -> None:
+    """`python -m edgeoss.lifeline MODULE`: a helper that writes nothing (the model builder
+    quantizing for minutes) stops when its parent closes the lifeline, not at its next write."""
+    (tmp_path / "silent_helper.py").write_text("import time\ntime.sleep(60)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    process, line = lifeline.spawn([sys.executable, "-m", "edgeoss.lifeline", "silent_helper"], env, subprocess.DEVNULL)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=1)  # running: the parent is here
+        line.close()  # what the kernel does when the parent is killed
+        assert process.wait(timeout=10) != 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_helper_runner_needs_a_module() -> None:
+    done = subprocess.run([sys.executable, "-m", "edgeoss.lifeline"], capture_output=True, text=True)
+    assert done.returncode != 0 and "usage" in done.stderr

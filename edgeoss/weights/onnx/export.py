@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeoss import fsutil
+from edgeoss import fsutil, lifeline
 from edgeoss.engines.ortgenai import binding as ort_binding
 from edgeoss.errors import EdgeossError, ExportError, UsageError
 from edgeoss.weights.checkpoint import open_checkpoint
@@ -59,9 +59,11 @@ def missing_dependencies() -> list[str]:
 
 def builder_command(src: Path, out: Path, ep: str, precision: str, cache: Path) -> list[str]:
     # The checkpoint folder serves as both the model (its config.json) and the input weights.
+    # It runs under edgeoss.lifeline, so that a builder whose export was killed stops too.
     return [
         sys.executable,
         "-m",
+        "edgeoss.lifeline",
         "onnxruntime_genai.models.builder",
         "-m",
         str(src),
@@ -101,11 +103,11 @@ def export(
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
     # The builder's cache can hold gigabytes: beside the output, not in a small /tmp.
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.export-cache-", dir=out.parent) as cache_dir:
-        log_file = Path(cache_dir) / "builder.log"
+    with fsutil.scratch_dir(out) as cache_dir:
+        log_file = cache_dir / "builder.log"
         try:
             with fsutil.atomic_dir(out, overwrite=overwrite) as tmp:
-                _build(src, tmp, ep, precision, Path(cache_dir), log_file, on_line)
+                _build(src, tmp, ep, precision, cache_dir, log_file, on_line)
                 report = onnx_checks.verify(tmp, deep=True)
                 if not report.ok:
                     raise ExportError(
@@ -133,10 +135,11 @@ def _build(
     ort_binding.quiet_environment()  # the builder imports onnxruntime-genai too
     tail: list[str] = []
     with log_file.open("w", encoding="utf-8") as log_fh:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process, line_to_child = lifeline.spawn(command, dict(os.environ), subprocess.PIPE)
         assert process.stdout is not None
         try:
-            for line in process.stdout:
+            for raw in process.stdout:
+                line = raw.decode("utf-8", errors="replace")
                 log_fh.write(line)
                 tail = [*tail, line.rstrip()][-LOG_TAIL_LINES:]
                 if on_line is not None:
@@ -146,6 +149,8 @@ def _build(
             process.kill()  # Ctrl-C: stop the builder too; atomic_dir removes its half-written folder
             process.wait()
             raise
+        finally:
+            line_to_child.close()
     if code != 0:
         raise ExportError(
             f"onnxruntime-genai's model builder failed (exit {code}) for --ep {ep} --precision {precision}:\n"
