@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from edgeoss import __version__
@@ -55,6 +57,20 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc, api_shape(request.url.path)), exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def routing_error(request: Request, exc: HTTPException) -> Response:
+        # Starlette's own refusals (no such route, a method the route lacks): a client of
+        # /v1 or /api parses its API's error shape, not {"detail": ...}; the web pages keep Starlette's.
+        path = request.url.path
+        if not path.startswith(("/v1/", "/api/")):
+            return await http_exception_handler(request, exc)
+        message = {
+            404: f"{path} is not a route of this server",
+            405: f"{path} does not take {request.method}",
+        }.get(exc.status_code, str(exc.detail))
+        error = ApiError(exc.status_code, message, "invalid_request_error" if exc.status_code < 500 else "server_error")
+        return JSONResponse(error_body(error, api_shape(path)), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
@@ -36,8 +37,8 @@ and code that walks a structure recursively (rendering, logging) must never meet
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = json.loads(raw, parse_int=_integer, parse_float=_finite, parse_constant=_not_json)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError among them
         raise bad_request(f"the body is not valid JSON: {exc}") from None
     except RecursionError:
         raise bad_request(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
@@ -45,6 +46,26 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise bad_request("the body must be a JSON object")
     check_structure(body)
     return body
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts (4,300 by default): no field takes such a number
+        raise bad_request(f"the body holds a number of {len(text)} digits, more than any field takes") from None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: a float cannot hold it, and JSON cannot write what it would become
+        raise bad_request(f"the body holds the number {text[:40]}, too large for a float")
+    return value
+
+
+def _not_json(name: str) -> float:
+    # Python's json reads NaN and Infinity, which JSON has not; one in a body would reach
+    # the replies (Responses echoes fields) and make them invalid JSON, or fail to write.
+    raise bad_request(f"the body holds {name}, which is not JSON (numbers must be finite)")
 
 
 def check_structure(body: object) -> None:
@@ -100,7 +121,11 @@ class Server:
 
     def check_model(self, body: dict[str, Any]) -> None:
         model = body.get("model")
-        if model in (None, "") or model in self.names():
+        if model is None or model == "":
+            return
+        if not isinstance(model, str):
+            raise bad_request("model must be a string", "model")
+        if model in self.names():
             return
         raise ApiError(
             404,

@@ -20,7 +20,7 @@ from edgeoss.runtime.reply import Reply
 from edgeoss.server.api.openai_chat import arguments_text, sampling_of, text_of, tools_of
 from edgeoss.server.generation import Ask
 from edgeoss.server.host import ModelHost
-from edgeoss.server.http_errors import bad_request
+from edgeoss.server.http_errors import bad_request, list_of
 
 API_VERSION = "0.12.0"  # the Ollama API level these routes follow
 
@@ -215,16 +215,16 @@ def chat_ask(body: Mapping[str, Any], max_tokens: int, timeout_s: float | None) 
             turns.append(harmony.Turn(role, content))
         elif role == "assistant":
             calls = []
-            for j, call in enumerate(m.get("tool_calls") or []):
-                fn = (call or {}).get("function") or {}
-                if not isinstance(fn.get("name"), str):
+            for j, call in enumerate(list_of(m.get("tool_calls") or [], f"{where}.tool_calls")):
+                fn = call.get("function") if isinstance(call, Mapping) else None
+                if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
                     raise bad_request(f"{where}.tool_calls[{j}] needs function.name", where)
                 calls.append(harmony.ToolCall(fn["name"], arguments_text(fn.get("arguments", {})), f"call_{i}_{j}"))
                 last_call = fn["name"]
             turns.append(harmony.Turn("assistant", content, str(m.get("thinking") or ""), tuple(calls)))
         elif role == "tool":
             name = m.get("tool_name") or m.get("name") or last_call
-            if not name:
+            if not isinstance(name, str) or not name:
                 raise bad_request(f"{where}: a tool message needs tool_name", where)
             turns.append(harmony.Turn("tool", content, name=name))
         else:
@@ -242,7 +242,10 @@ def generate_ask(body: Mapping[str, Any], max_tokens: int, timeout_s: float | No
     prompt = body.get("prompt")
     if not isinstance(prompt, str):
         raise bad_request("prompt must be a string", "prompt")
-    turns = [harmony.Turn("system", str(body["system"]))] if body.get("system") else []
+    system = body.get("system")
+    if system is not None and not isinstance(system, str):
+        raise bad_request("system must be a string", "system")
+    turns = [harmony.Turn("system", system)] if system else []
     turns.append(harmony.Turn("user", prompt))
     effort, show = think_of(body)
     options = harmony.RenderOptions(effort=effort, response_schema=_schema(body))

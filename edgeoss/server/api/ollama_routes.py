@@ -142,8 +142,9 @@ def _name(body: dict[str, Any], *keys: str) -> str:
 
 def store_name(store: Store, name: str) -> str:
     """The store's name for what an Ollama client calls a model: an Ollama name
-    ("gpt-oss:20b") is the model pulled under it, or a stored GGUF of that variant; any other is the name
-    itself without ":latest" (a usage error when it is no valid store name)."""
+    ("gpt-oss:20b") is the model pulled under it, or a stored GGUF of that variant (not found when there is
+    none: the name is a good one, the store just lacks it); any other is the name itself without ":latest"
+    (a usage error when it is no valid store name)."""
     variant = spec.OLLAMA_NAMES.get(name)
     if variant is not None:
         stored = store.list()
@@ -153,6 +154,7 @@ def store_name(store: Store, name: str) -> str:
         for manifest in stored:
             if manifest.variant == variant and manifest.format == "gguf":
                 return manifest.name
+        raise ModelNotFoundError(f"no stored model is {name}")
     return check_name(name.removesuffix(":latest"))
 
 

@@ -19,7 +19,7 @@ from edgeoss import harmony
 from edgeoss.engines.base import Sampling
 from edgeoss.runtime.reply import Reply
 from edgeoss.server.generation import Ask
-from edgeoss.server.http_errors import ApiError, bad_request
+from edgeoss.server.http_errors import ApiError, bad_request, list_of, object_of
 
 _EFFORT_ALIASES = {"minimal": "low", "none": "low"}
 
@@ -84,7 +84,8 @@ def tools_of(body: Mapping[str, Any]) -> tuple[tuple[harmony.Tool, ...], str]:
     if choice == "required":
         return tuple(tools), "Call one of the functions before answering." if tools else ""
     if isinstance(choice, Mapping):
-        name = (choice.get("function") or choice).get("name")
+        fn = choice.get("function") or choice  # Chat Completions nests the name; Responses does not
+        name = fn.get("name") if isinstance(fn, Mapping) else None
         chosen = [t for t in tools if t.name == name]
         if not chosen:
             raise bad_request(f"tool_choice names {name!r}, which is not among the tools", "tool_choice")
@@ -169,7 +170,7 @@ def turns_of(messages: Any) -> list[harmony.Turn]:
         elif role == "assistant":
             reasoning = m.get("reasoning_content") or m.get("reasoning") or m.get("thinking") or ""
             calls = []
-            for j, call in enumerate(m.get("tool_calls") or []):
+            for j, call in enumerate(list_of(m.get("tool_calls") or [], f"{where}.tool_calls")):
                 fn = call.get("function") if isinstance(call, Mapping) else None
                 if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
                     raise bad_request(f"{where}.tool_calls[{j}] needs function.name", where)
@@ -184,7 +185,7 @@ def turns_of(messages: Any) -> list[harmony.Turn]:
             )
         elif role == "tool":
             name = m.get("name") or names.get(str(m.get("tool_call_id")))
-            if not name:
+            if not isinstance(name, str) or not name:
                 raise bad_request(f"{where}: a tool message needs a tool_call_id of an earlier call, or a name", where)
             turns.append(harmony.Turn("tool", text_of(m.get("content"), where), name=name))
         else:
@@ -203,7 +204,7 @@ def parse(body: Mapping[str, Any], max_tokens: int, timeout_s: float | None) -> 
         effort=effort_of(body), tools=tools, response_schema=schema_of(body), instructions=instruction
     )
     ask = Ask(turns_of(body.get("messages")), options, sampling_of(body, max_tokens), stops_of(body), timeout_s)
-    stream_options = body.get("stream_options") or {}
+    stream_options = object_of(body.get("stream_options") or {}, "stream_options")
     return ask, bool(body.get("stream")), bool(stream_options.get("include_usage"))
 
 

@@ -23,7 +23,7 @@ from edgeoss import harmony
 from edgeoss.runtime.reply import Reply
 from edgeoss.server.api.openai_chat import arguments_text, effort_of, sampling_of, text_of, tools_of
 from edgeoss.server.generation import Ask
-from edgeoss.server.http_errors import bad_request
+from edgeoss.server.http_errors import bad_request, list_of, object_of
 
 
 def _id(prefix: str) -> str:
@@ -56,8 +56,11 @@ class ResponseStore:
 
 
 def _schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), Mapping) else None
-    if not fmt or fmt.get("type") == "text":
+    fmt = object_of(body.get("text") or {}, "text").get("format")
+    if not fmt:
+        return None
+    fmt = object_of(fmt, "text.format")
+    if fmt.get("type") == "text":
         return None
     if fmt.get("type") == "json_object":
         return {"type": "object"}
@@ -91,7 +94,7 @@ def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
             else:
                 turns.append(harmony.Turn(role, text))
         elif kind == "reasoning":
-            parts = item.get("content") or item.get("summary") or []
+            parts = list_of(item.get("content") or item.get("summary") or [], f"{where}.summary")
             reasoning += "".join(str(p.get("text", "")) for p in parts if isinstance(p, Mapping))
         elif kind == "function_call":
             name, call_id = item.get("name"), str(item.get("call_id") or item.get("id") or "")
