@@ -326,3 +326,35 @@ def read_json(path: Path, limit: int = MAX_JSON_FILE) -> Any:
         raise ValueError(f"{path.name} is {size:,} bytes, more than a real one ({limit:,} at most)")
     with path.open("rb") as fh:
         return loads_json(fh.read(limit + 1), path.name)
+
+
+MAX_RELATIVE_PATH = 1024
+"""The longest file path inside a model folder that a manifest, an index or a
+Hub listing may name (real ones are tens of characters)."""
+
+
+def relative_path(value: object, what: str) -> str:
+    """A "/"-separated path inside a folder, from untrusted text (a manifest, a
+    checkpoint's index, a Hub listing): ValueError for anything that could name
+    a file outside it (absolute, a drive, "..", a backslash) or that no file
+    system accepts (empty, NUL, absurdly long)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is {type(value).__name__}, not a file path")
+    if not value or len(value) > MAX_RELATIVE_PATH or "\0" in value:
+        raise ValueError(f"{what} {shown(value)} is not a usable file path")
+    parts = value.split("/")
+    if (
+        value.startswith("/")
+        or "\\" in value
+        or (len(value) > 1 and value[1] == ":")
+        or any(part in ("", "..") for part in parts)
+    ):
+        raise ValueError(f"{what} {shown(value)} points outside its folder")
+    return value
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A value from an untrusted file as an error message may quote it: its repr, cut short
+    (a hostile field can be megabytes, and the message lands in logs and terminals)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -278,8 +278,8 @@ def clean_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print what w
 def rm_cmd(name: Annotated[str, typer.Argument(help="A model name from `edgeoss list`.")]) -> None:
     """Remove a model from the store."""
     with reported():
-        manifest = Store().remove(name)
-        out.print(f"removed {manifest.name} ({manifest.total_bytes / 1e9:.2f} GB freed)", highlight=False, markup=False)
+        freed = Store().remove(name)
+        out.print(f"removed {name} ({human_bytes(freed)} freed)", highlight=False, markup=False)
 
 
 def bundle(

@@ -93,35 +93,54 @@ def read_safetensors_header(path: Path) -> dict[str, StoredTensor]:
 
 
 def _tensor_entry(path: Path, name: str, info: Any, data_start: int, data_size: int) -> StoredTensor:
-    bad = f"{path.name}: tensor {name!r} has a malformed entry"
+    bad = f"{path.name}: tensor {fsutil.shown(name)} has a malformed entry"
     if not isinstance(info, dict):
         raise CheckpointError(bad)
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if dtype not in _DTYPE_BYTES or not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2:
+    if (
+        not isinstance(dtype, str)
+        or dtype not in _DTYPE_BYTES
+        or not isinstance(shape, list)
+        or not isinstance(offsets, list)
+        or len(offsets) != 2
+    ):
         raise CheckpointError(bad)
-    if not all(isinstance(d, int) and 0 <= d < 2**40 for d in shape):
-        raise CheckpointError(f"{path.name}: tensor {name!r} has an impossible shape {shape}")
+    if len(shape) > 8 or not all(isinstance(d, int) and 0 <= d < 2**40 for d in shape):
+        raise CheckpointError(f"{path.name}: tensor {fsutil.shown(name)} has an impossible shape {fsutil.shown(shape)}")
     begin, end = offsets
     if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= data_size):
-        raise CheckpointError(f"{path.name}: tensor {name!r} lies outside the file (the file may be truncated)")
+        raise CheckpointError(
+            f"{path.name}: tensor {fsutil.shown(name)} lies outside the file (the file may be truncated)"
+        )
     if math.prod(shape) * _DTYPE_BYTES[dtype] != end - begin:
-        raise CheckpointError(f"{path.name}: tensor {name!r} has {end - begin} bytes, its shape needs more or less")
+        raise CheckpointError(
+            f"{path.name}: tensor {fsutil.shown(name)} has {end - begin} bytes, its shape needs more or less"
+        )
     return StoredTensor(name, path, dtype, tuple(shape), data_start + begin, end - begin)
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def hparams_from_config(config: dict[str, Any]) -> Hparams:
     """gpt-oss hyper-parameters from a Hugging Face config.json."""
-    if config.get("model_type") != "gpt_oss" and "GptOssForCausalLM" not in config.get("architectures", []):
-        found = config.get("model_type") or config.get("architectures")
-        raise CheckpointError(f"config.json describes {found!r}, not gpt-oss", hint="point at a gpt-oss checkpoint")
-    quant = config.get("quantization_config") or {}
+    architectures = config.get("architectures")
+    if config.get("model_type") != "gpt_oss" and "GptOssForCausalLM" not in _list(architectures):
+        found = fsutil.shown(config.get("model_type") or architectures)
+        raise CheckpointError(f"config.json describes {found}, not gpt-oss", hint="point at a gpt-oss checkpoint")
+    quant = _object(config.get("quantization_config"))
     if quant.get("quant_method") != "mxfp4":
         raise CheckpointError(
             "config.json does not declare MXFP4 experts (quantization_config.quant_method)",
             hint="edgeoss converts the original MXFP4 release (openai/gpt-oss-20b or -120b)",
         )
     try:
-        rope = config.get("rope_scaling") or {}
+        rope = _object(config.get("rope_scaling"))
         hp = Hparams(
             name=str(config.get("_name_or_path") or "gpt-oss"),
             num_layers=int(config["num_hidden_layers"]),
@@ -146,9 +165,9 @@ def hparams_from_config(config: dict[str, Any]) -> Hparams:
             rms_norm_eps=float(config["rms_norm_eps"]),
         )
     except KeyError as exc:
-        raise CheckpointError(f"config.json lacks {exc.args[0]!r}") from exc
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"config.json has an invalid gpt-oss shape: {exc}") from exc
+        raise CheckpointError(f"config.json lacks {fsutil.shown(exc.args[0])}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(Infinity)
+        raise CheckpointError(f"config.json has an invalid gpt-oss shape: {str(exc)[:200]}") from exc
     layer_types = config.get("layer_types")
     if layer_types is not None and layer_types != hp.layer_types:
         raise CheckpointError("config.json layer_types do not alternate sliding/full attention as gpt-oss does")
@@ -179,6 +198,25 @@ def _load_json(path: Path) -> Any:
         raise CheckpointError(f"{path.name} cannot be read: {exc}") from exc
 
 
+MAX_INDEXED_TENSORS = 100_000
+"""More than any gpt-oss has (gpt-oss-120b: a few hundred)."""
+
+
+def _weight_map(index: object) -> dict[str, str]:
+    """The index's tensor -> shard map, each shard a file in the checkpoint folder."""
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(f"{INDEX_FILE} has no weight_map")
+    if len(weight_map) > MAX_INDEXED_TENSORS:
+        raise CheckpointError(f"{INDEX_FILE} maps {len(weight_map):,} tensors, more than a gpt-oss has")
+    for shard in weight_map.values():
+        try:
+            fsutil.relative_path(shard, f"a shard named in {INDEX_FILE}")
+        except ValueError as exc:
+            raise CheckpointError(str(exc), hint="the index must name shard files inside the checkpoint") from None
+    return weight_map
+
+
 def open_checkpoint(root: Path) -> Checkpoint:
     """Open and check an original gpt-oss checkpoint folder."""
     if not root.is_dir():
@@ -192,11 +230,9 @@ def open_checkpoint(root: Path) -> Checkpoint:
     tensors: dict[str, StoredTensor] = {}
     if index_path.exists():
         index = _load_json(index_path)
-        weight_map = index.get("weight_map") if isinstance(index, dict) else None
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise CheckpointError(f"{INDEX_FILE} has no weight_map")
+        weight_map = _weight_map(index)
         for shard in sorted(set(weight_map.values())):
-            shard_path = root / str(shard)
+            shard_path = root / shard
             if not shard_path.is_file():
                 raise CheckpointError(f"shard {shard} named in {INDEX_FILE} is missing", hint="download it again")
             for name, stored in read_safetensors_header(shard_path).items():

@@ -38,7 +38,7 @@ def _bundled(path: Path) -> Manifest | None:
         return None
     try:
         return Manifest.from_dict(fsutil.read_json(path / MANIFEST))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise FileAccessError(f"{path / MANIFEST} is not a readable edgeoss manifest: {exc}") from exc
 
 
@@ -69,6 +69,11 @@ def import_path(
         # hold every file to the sha256 its manifest recorded.
         entry_path = path / bundled.entry
         prefix = Path(bundled.entry) if entry_path.is_dir() else Path(bundled.entry).parent
+        # from_dict holds every path inside the folder; a file outside the entry's
+        # folder belongs to no model edgeoss made, and is a damaged manifest.
+        outside = [f.path for f in bundled.files if not Path(f.path).is_relative_to(prefix)]
+        if outside:
+            raise FileAccessError(f"{path / MANIFEST} lists {outside[0]}, outside its entry {bundled.entry}")
         expected = {Path(f.path).relative_to(prefix).as_posix(): f.sha256 for f in bundled.files}
         name = name if name is not None else bundled.name
         origin = origin or {"kind": "bundle", "path": str(path), "verified_at": bundled.verified_at}

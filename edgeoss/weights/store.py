@@ -25,10 +25,10 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from edgeoss import __version__, fsutil
-from edgeoss.errors import ChecksumError, ModelNotFoundError, OutputExistsError, UsageError
+from edgeoss.errors import ChecksumError, FileAccessError, ModelNotFoundError, OutputExistsError, UsageError
 from edgeoss.paths import paths
 from edgeoss.weights.report import Report
 
@@ -67,9 +67,72 @@ class Manifest:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        files = [FileEntry(**f) for f in data["files"]]
-        return cls(**{**data, "files": files})
+    def from_dict(cls, data: object) -> Manifest:
+        """A manifest from JSON that may come from anywhere (a bundle on a stick, a
+        store edited by hand): ValueError, naming the field, for a wrong type, a path
+        that leaves the model's folder, an absurd size or too many files. Fields a
+        newer edgeoss adds are ignored."""
+        if not isinstance(data, dict):
+            raise ValueError("the manifest is not a JSON object")
+        text = {key: _field(data, key, str) for key in ("name", "variant", "format", "backend", "entry")}
+        check_name_value(text["name"])
+        fsutil.relative_path(text["entry"], "entry")
+        listed = _field(data, "files", list)
+        if len(listed) > MAX_FILES:
+            raise ValueError(f"the manifest lists {len(listed):,} files, more than a model has ({MAX_FILES:,} at most)")
+        files = [_file_entry(item, i) for i, item in enumerate(listed)]
+        schema = data.get("schema", SCHEMA)
+        if not _is_int(schema) or not 1 <= schema <= SCHEMA:
+            raise ValueError(f"manifest schema {fsutil.shown(schema)} is not one this edgeoss reads (1 to {SCHEMA})")
+        return cls(
+            **text,
+            files=files,
+            source=_field(data, "source", dict, {}),
+            verified_at=_field(data, "verified_at", str, ""),
+            edgeoss_version=_field(data, "edgeoss_version", str, ""),
+            schema=schema,
+        )
+
+
+MAX_FILES = 10_000
+"""The most files a manifest may list (a split GGUF or an ONNX folder has a handful)."""
+MAX_FILE_BYTES = 1 << 44
+"""16 TiB: more than any one file of any gpt-oss."""
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _field(data: dict[str, Any], key: str, kind: type, default: Any = ...) -> Any:
+    if key not in data:
+        if default is ...:
+            raise ValueError(f"the manifest has no {key!r}")
+        return default
+    value = data[key]
+    if not isinstance(value, kind):
+        raise ValueError(f"the manifest's {key!r} is {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
+def _file_entry(item: object, index: int) -> FileEntry:
+    if not isinstance(item, dict):
+        raise ValueError(f"file {index} of the manifest is not an object")
+    path = fsutil.relative_path(item.get("path"), f"file {index}'s path")
+    size = item.get("bytes")
+    if not _is_int(size) or not 0 <= size <= MAX_FILE_BYTES:
+        raise ValueError(f"{path}: size {fsutil.shown(size)} is not a byte count")
+    digest = item.get("sha256")
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise ValueError(f"{path}: sha256 {fsutil.shown(digest)} is not 64 hex digits")
+    return FileEntry(path, size, digest)
+
+
+def check_name_value(name: str) -> None:
+    """ValueError (not a usage error: the name came from a file) for a name the store cannot hold."""
+    if not _NAME.match(name):
+        raise ValueError(f"model name {fsutil.shown(name)} is not one the store can hold")
 
 
 def check_name(name: str) -> str:
@@ -121,12 +184,17 @@ class Store:
                 continue
             try:
                 out.append(self._read(child))
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, ValueError) as exc:
                 log.warning("ignoring %s: unreadable manifest (%s)", child, exc)
         return out
 
     def _read(self, folder: Path) -> Manifest:
-        return Manifest.from_dict(fsutil.read_json(folder / MANIFEST))
+        manifest = Manifest.from_dict(fsutil.read_json(folder / MANIFEST))
+        if manifest.name != folder.name:
+            # entry_path() finds the files by the name: a manifest naming another
+            # folder would point at another model's files.
+            raise ValueError(f"the manifest names {fsutil.shown(manifest.name)}, but sits in {folder.name!r}")
+        return manifest
 
     def _recover(self) -> None:
         """Put back every model a killed `--force` replace had moved aside."""
@@ -168,7 +236,13 @@ class Store:
         if not (folder / MANIFEST).is_file():
             known = ", ".join(m.name for m in self.list()) or "none"
             raise ModelNotFoundError(f"no model named {name!r} in the store ({known})", hint="see `edgeoss list`")
-        return self._read(folder)
+        try:
+            return self._read(folder)
+        except (OSError, ValueError) as exc:
+            raise FileAccessError(
+                f"{folder / MANIFEST} is damaged: {exc}",
+                hint=f"remove it with `edgeoss rm {name}`, then pull or import the model again",
+            ) from exc
 
     def verified_loads(self) -> frozenset[str]:
         """Formats of stored models that were checked to load on this machine
@@ -195,12 +269,16 @@ class Store:
         except (ModelNotFoundError, UsageError):
             return None
 
-    def remove(self, name: str) -> Manifest:
-        manifest = self.get(name)
+    def remove(self, name: str) -> int:
+        """Remove a stored model, its manifest readable or damaged; the bytes freed."""
+        folder = self.folder(name)
+        if not (folder / MANIFEST).is_file():
+            self.get(name)  # the store's own "no model named" error
+        freed = fsutil.tree_bytes(folder)
         # Renamed aside first, so a half-deleted model is never listed.
-        fsutil.remove_tree(self.folder(name))
+        fsutil.remove_tree(folder)
         log.info("removed %s", name)
-        return manifest
+        return freed
 
     def copy(self, source: str, destination: str) -> Manifest:
         """A second name for a stored model (Ollama's copy): its files hard-linked where

@@ -44,34 +44,37 @@ def verify(folder: Path, *, deep: bool = False) -> Report:
     if not report.add(
         "architecture",
         _is_gpt_oss(model_type),
-        f"model type is {model_type!r}, not gpt-oss",
+        f"model type is {fsutil.shown(model_type)}, not gpt-oss",
         SpecMismatchError,
-        passed=str(model_type),
+        passed=fsutil.shown(model_type),
     ):
         return report
     decoder = model.get("decoder") if isinstance(model.get("decoder"), dict) else {}
     assert isinstance(decoder, dict)
     layers = decoder.get("num_hidden_layers")
     variant = next((v.name for v in spec.VARIANTS.values() if v.num_layers == layers), None)
-    report.variant = variant or f"custom gpt-oss shape ({layers} layers)"
+    shown = (
+        layers if isinstance(layers, int) and 0 < layers <= spec.SHAPE_LIMITS["num_layers"] else "an unknown number of"
+    )
+    report.variant = variant or f"custom gpt-oss shape ({shown} layers)"
     vocab = model.get("vocab_size")
     if not report.add(
         "vocabulary size",
         vocab == spec.VOCAB_SIZE,
-        f"vocab_size {vocab!r}, gpt-oss has {spec.VOCAB_SIZE}",
+        f"vocab_size {fsutil.shown(vocab)}, gpt-oss has {spec.VOCAB_SIZE}",
         VocabularyError,
         passed=f"{vocab} tokens",
     ):
         return report
     eos = model.get("eos_token_id")
-    eos_ids = set(eos) if isinstance(eos, list) else {eos}
+    eos_ids = {i for i in (eos if isinstance(eos, list) else [eos]) if isinstance(i, int) and not isinstance(i, bool)}
     missing_stops = [t for t in spec.STOP_TOKENS if t not in eos_ids]
     if not report.add(
         "end tokens",
         not missing_stops,
-        f"eos_token_id {eos!r} lacks {missing_stops} (<|return|> 200002 and <|call|> 200012 end a turn)",
+        f"eos_token_id {fsutil.shown(eos)} lacks {missing_stops} (<|return|> 200002 and <|call|> 200012 end a turn)",
         VocabularyError,
-        passed=str(sorted(i for i in eos_ids if isinstance(i, int))),
+        passed=str(sorted(eos_ids)),
     ):
         return report
 
@@ -84,10 +87,14 @@ def verify(folder: Path, *, deep: bool = False) -> Report:
     ):
         return report
     assert isinstance(filename, str)
-    graph = folder / filename
-    if graph.resolve().parent != folder.resolve():
-        report.add("decoder file", False, f"decoder filename {filename!r} points outside the folder", StructureError)
+    try:
+        fsutil.relative_path(filename, "model.decoder.filename")
+        if "/" in filename:
+            raise ValueError(f"model.decoder.filename {fsutil.shown(filename)} is not a file beside {CONFIG_FILE}")
+    except ValueError as exc:
+        report.add("decoder file", False, str(exc), StructureError)
         return report
+    graph = folder / filename
     needed = [graph, *(folder / name for name in external_data(graph))]
     needed += [folder / name for name in TOKENIZER_FILES]
     problems = []
@@ -148,8 +155,10 @@ def model_files(folder: Path) -> list[Path]:
 
 def provider(decoder: dict[str, Any]) -> str:
     """The execution provider the folder was exported for: cuda, dml, webgpu or cpu."""
-    options = (decoder.get("session_options") or {}).get("provider_options") or []
-    names = [key.lower() for entry in options if isinstance(entry, dict) for key in entry]
+    session = decoder.get("session_options")
+    options = session.get("provider_options") if isinstance(session, dict) else None
+    entries = options if isinstance(options, list) else []
+    names = [key.lower() for entry in entries if isinstance(entry, dict) for key in entry]
     for known in ("cuda", "dml", "webgpu"):
         if known in names:
             return known
