@@ -96,6 +96,12 @@ def _remote_files(artifact: Artifact, revision: str) -> tuple[str, list[RemoteFi
         raise _hub_errors(exc, artifact.repo) from exc
     files = []
     for sibling in info.siblings or []:
+        try:
+            # The listing comes from the network (HF_ENDPOINT may be any server): a path
+            # that leaves the repository would be written outside the staging folder.
+            fsutil.relative_path(sibling.rfilename, f"a file listed by {artifact.repo}")
+        except ValueError as exc:
+            raise HubNotFoundError(f"{exc}; nothing was downloaded", hint="check HF_ENDPOINT") from None
         if any(fnmatch.fnmatch(sibling.rfilename, pattern) for pattern in artifact.patterns):
             lfs = sibling.lfs
             files.append(

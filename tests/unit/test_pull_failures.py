@@ -63,3 +63,18 @@ def test_unknown_repo_and_format(hub: FakeHub) -> None:
     assert result.exit_code == pull.HubNotFoundError.exit_code and "not found" in result.output
     result = runner.invoke(app, ["pull", "20b", "--format", "exe"])
     assert result.exit_code == 2 and "unknown format" in result.output
+
+
+@pytest.mark.parametrize("listed", ["cpu_and_mobile/../../escaped.json", "/etc/escaped.json", "cpu_and_mobile\\x.json"])
+def test_a_listing_that_leaves_the_repository_is_refused(hub: FakeHub, tmp_path: Path, listed: str) -> None:
+    """A Hub (any HF_ENDPOINT) that lists a path outside the repository gets nothing
+    downloaded and nothing written outside the staging folder."""
+    folder = onnx_layout_double(tmp_path / "cpu_and_mobile")
+    repo = "onnxruntime/gpt-oss-20b-onnx"
+    for p in folder.iterdir():
+        hub.add_file(repo, f"cpu_and_mobile/{p.name}", p.read_bytes())
+    hub.add_file(repo, listed, b"{}")
+    with pytest.raises(errors.HubNotFoundError, match="points outside its folder"):
+        pull.pull("20b", "onnx-cpu", progress=False)
+    assert hub.requests("GET", "/resolve/") == []
+    assert not list(tmp_path.rglob("escaped.json"))
