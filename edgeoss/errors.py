@@ -174,6 +174,12 @@ class NoDesktopError(EdgeossError):
     exit_code = 40
 
 
+class ToolUnavailableError(EdgeossError):
+    """A tool the model or the user asked for cannot run here (no sandbox for python, say)."""
+
+    exit_code = 50
+
+
 EXIT_CHECKS_FAILED = EdgeossError.exit_code
 """`doctor` with a failing check, `plan` when nothing fits: the general failure code."""
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from edgeoss import __version__, logs
-from edgeoss.cli import chat, desktop, machine, run, serve, weights
+from edgeoss.cli import chat, desktop, machine, run, serve, tool, weights
 from edgeoss.cli.output import out, reported
 
 app = typer.Typer(
@@ -77,6 +77,7 @@ for name, command in (
     ("paths", machine.paths_cmd),
 ):
     app.command(name)(_reported(command))
+app.add_typer(tool.app, name="tool")
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

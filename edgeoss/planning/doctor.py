@@ -178,6 +178,17 @@ def _server() -> list[Check]:
     return [Check("server", status, f"port {constants.DEFAULT_PORT}", detail, fix)]
 
 
+def _tools() -> list[Check]:
+    """The python tool runs only in a sandbox: say which this machine has, or the fix.
+    A warning, not a failure: the tools are off unless turned on."""
+    from edgeoss.tools import sandbox
+
+    status = sandbox.status()
+    if status.available:
+        return [Check("tools", "pass", "python sandbox", status.detail)]
+    return [Check("tools", "warn", "python sandbox", f"the python tool is unavailable: {status.detail}", status.fix)]
+
+
 def _expert_placement(report: HardwareReport, plan: Plan) -> list[Check]:
     """Say plainly whether the plan's experts-on-CPU placement is what will really happen."""
     supported = report.backends.llama_cpp.expert_overrides
@@ -205,7 +216,7 @@ def _expert_placement(report: HardwareReport, plan: Plan) -> list[Check]:
 def diagnose(report: HardwareReport, plan: Plan, store: Store | None = None) -> list[Check]:
     store = store or Store()
     checks = _hardware(report) + _backends(report) + _plan(plan) + _expert_placement(report, plan)
-    return checks + _models(report, plan, store) + _server()
+    return checks + _models(report, plan, store) + _server() + _tools()
 
 
 def as_json(report: HardwareReport, plan: Plan, checks: list[Check]) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""`edgeoss tool ...`: run a tool by hand, in exactly the sandbox the model gets,
+to see what it can and cannot do."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgeoss.cli.output import out, print_json, reported
+from edgeoss.errors import UsageError
+
+app = typer.Typer(
+    name="tool",
+    help="Run a tool the model can use, by hand, in the model's own sandbox.",
+    no_args_is_help=True,
+)
+
+MAX_CODE_BYTES = 1 << 20
+
+
+@app.command("python")
+def python_cmd(
+    file: Annotated[Path | None, typer.Argument(help="A Python file to run ('-': standard input).")] = None,
+    code: Annotated[str | None, typer.Option("-c", help="The code to run.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds before the sandbox is killed.", min=0.1)] = 120.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run Python in the python tool's sandbox: no network, no files but a scratch folder
+    (/mnt/data, emptied afterwards), capped memory, CPU time and output. Prints what the
+    model would read back; exits 1 when the code raised."""
+    from edgeoss.tools import python_tool
+
+    with reported():
+        source = _source(file, code)
+        session = python_tool.PythonSession(python_tool.Limits(timeout_s=timeout))
+        try:
+            result = session.run(source)
+        finally:
+            session.close()
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            out.print(result.text(), highlight=False, markup=False, soft_wrap=True)
+        if result.error or result.ended:
+            raise typer.Exit(1)
+
+
+def _source(file: Path | None, code: str | None) -> str:
+    if (file is None) == (code is None):
+        raise UsageError("give the code with -c CODE or as a FILE ('-' for standard input), not both")
+    if code is not None:
+        return code
+    assert file is not None
+    try:
+        if str(file) == "-":
+            raw = sys.stdin.buffer.read(MAX_CODE_BYTES + 1)
+        else:
+            with file.open("rb") as fh:
+                raw = fh.read(MAX_CODE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_CODE_BYTES:
+        raise UsageError(f"{file} is over {MAX_CODE_BYTES >> 20} MiB: no model sends that much code")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{file} is not UTF-8 text: {exc}") from exc
