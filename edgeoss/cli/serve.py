@@ -38,16 +38,25 @@ def serve(
     log_prompts: Annotated[bool, typer.Option(help="Write prompts to the access log.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Pull the planned model without asking.")] = False,
     insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without an API key.")] = False,
+    tools: Annotated[
+        str, typer.Option(help="Tools edgeoss runs for the model, comma-separated: python (off by default).")
+    ] = "",
+    tool_timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds one python call may run before its sandbox is killed.")
+    ] = 120.0,
 ) -> None:
     """Serve a model: OpenAI Chat Completions and Responses, Ollama routes, and a web chat at /."""
     from edgeoss import harmony
     from edgeoss.server import launch as serve_mod
     from edgeoss.server.host import parse_keep_alive
     from edgeoss.server.options import ServeOptions
+    from edgeoss.tools import loop
 
     with reported():
         harmony.check_effort(effort)
         options = ServeOptions(
+            tools=loop.parse_tools(tools),
+            tool_timeout_s=tool_timeout,
             effort=effort,
             host=host,
             port=port,

@@ -9,6 +9,7 @@ tokenizer.py writes the vocabulary in the forms other tools read.
 from edgeoss.harmony.encoding import encoding
 from edgeoss.harmony.parser import MAX_HEADER_TOKENS, Event, Result, StreamParser
 from edgeoss.harmony.render import (
+    BUILTIN_TOOLS,
     EFFORTS,
     KNOWLEDGE_CUTOFF,
     RenderOptions,
@@ -17,9 +18,11 @@ from edgeoss.harmony.render import (
     Turn,
     check_effort,
     render,
+    tool_reply,
 )
 
 __all__ = [
+    "BUILTIN_TOOLS",
     "EFFORTS",
     "KNOWLEDGE_CUTOFF",
     "MAX_HEADER_TOKENS",
@@ -33,4 +36,5 @@ __all__ = [
     "check_effort",
     "encoding",
     "render",
+    "tool_reply",
 ]

@@ -5,6 +5,7 @@ Never raises on malformed output: it is counted and degrades to answer text.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import openai_harmony
@@ -20,7 +21,7 @@ MAX_HEADER_TOKENS = 64  # a header (role, channel, recipient, content type) is a
 class Event:
     """What the parser saw: reasoning, content, a preamble, a tool call, or the end."""
 
-    kind: str  # "reasoning", "content", "preamble", "tool_call", "done"
+    kind: str  # "reasoning", "content", "preamble", "tool_call", "builtin_call", "builtin_result", "done"
     text: str = ""
     tool_call: ToolCall | None = None
     reason: str = ""  # done: "stop", "tool_calls", "length", "cancel"
@@ -35,32 +36,44 @@ class Result:
     finish_reason: str = ""
     malformed: int = 0  # tokens the parser could not place; their text went to the answer or was dropped
     reasoning_tokens: int = 0  # generated tokens that were analysis text (usage counts them)
+    builtin_calls: list[ToolCall] = field(default_factory=list)  # to tools edgeoss runs (python, browser.*)
+    waiting: ToolCall | None = None  # the built-in call the generation ended with (<|call|>): edgeoss answers it
 
 
 class StreamParser:
     """Generated token ids in, events out; never raises on malformed output.
 
     A tool call is a message whose recipient is `functions.NAME`, on the
-    commentary or the analysis channel alike. Analysis text only ever
-    becomes reasoning.
+    commentary or the analysis channel alike. A message to a tool of a
+    namespace in `builtin` (python, browser, an MCP server's) is a built-in
+    call, which edgeoss answers itself (tools/loop.py). Any other recipient
+    is text, as before tools existed. Analysis text only ever becomes
+    reasoning.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, builtin: Collection[str] = ()) -> None:
         self._parser = openai_harmony.StreamableParser(encoding(), openai_harmony.Role.ASSISTANT)
         self.result = Result()
+        self._builtin = frozenset(builtin)
         self._raw = False  # after malformed output: plain text, routed by the last known channel
         self._last_channel = ""
         self._arguments: list[str] = []
         self._recipient = ""
+        self._call_channel = ""
         self._calls = 0
         self._header: list[int] = []  # tokens of a header still being read
 
+    def is_call(self, recipient: str) -> bool:
+        return recipient.startswith("functions.") or recipient.split(".", 1)[0] in self._builtin
+
     def _route(self, text: str, channel: str, recipient: str) -> list[Event]:
-        if not text:
+        if recipient and self.is_call(recipient):
+            # Recorded at the header, so a call with an empty body is still a call.
+            self._recipient, self._call_channel = recipient, channel
+            if text:
+                self._arguments.append(text)
             return []
-        if recipient.startswith("functions."):
-            self._recipient = recipient
-            self._arguments.append(text)
+        if not text:
             return []
         if channel == "analysis":
             self.result.reasoning += text
@@ -75,14 +88,23 @@ class StreamParser:
         if not self._recipient:
             return []
         self._calls += 1
-        call = ToolCall(self._recipient.removeprefix("functions."), "".join(self._arguments), f"call_{self._calls}")
-        self._recipient, self._arguments = "", []
+        arguments, channel = "".join(self._arguments), self._call_channel
+        recipient, self._recipient, self._arguments = self._recipient, "", []
+        if not recipient.startswith("functions."):
+            call = ToolCall(recipient, arguments, f"call_{self._calls}", channel)
+            self.result.builtin_calls.append(call)
+            return [Event("builtin_call", tool_call=call)]
+        call = ToolCall(recipient.removeprefix("functions."), arguments, f"call_{self._calls}", channel)
         self.result.tool_calls.append(call)
         return [Event("tool_call", tool_call=call)]
 
     def feed(self, token: int) -> list[Event]:
         if token in (spec.RETURN, spec.CALL):
-            return [*self._close_message(), *self.finish("stop")]
+            events = self._close_message()
+            last = events[-1] if events else None
+            if token == spec.CALL and last is not None and last.kind == "builtin_call":
+                self.result.waiting = last.tool_call
+            return [*events, *self.finish("stop")]
         if self._raw:
             return self._route_raw(token)
         try:

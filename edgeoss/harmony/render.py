@@ -37,9 +37,10 @@ class Tool:
 
 @dataclass(frozen=True)
 class ToolCall:
-    name: str
-    arguments: str  # JSON text, as the model wrote it
+    name: str  # a developer function's name; for a built-in tool, its recipient (python, browser.search)
+    arguments: str  # JSON text, as the model wrote it (for python: the code)
     id: str = ""
+    channel: str = ""  # where the model made the call: the tool answers on the same channel
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class RenderOptions:
     response_schema: dict[str, Any] | None = None  # JSON schema for the final answer
     date: str | None = None  # conversation start date, default today
     identity: str = "You are ChatGPT, a large language model trained by OpenAI."
+    builtin_tools: tuple[str, ...] = ()  # gpt-oss's own tools edgeoss runs: "browser", "python"
+
+
+BUILTIN_TOOLS = ("browser", "python")
+"""gpt-oss's own tools, in the order the official chat template renders them."""
 
 
 def _system(options: RenderOptions) -> openai_harmony.Message:
@@ -78,7 +84,32 @@ def _system(options: RenderOptions) -> openai_harmony.Message:
         .with_conversation_start_date(options.date or _dt.date.today().isoformat())
         .with_reasoning_effort(effort)
     )
+    unknown = set(options.builtin_tools) - set(BUILTIN_TOOLS)
+    if unknown:
+        raise ValueError(f"unknown built-in tools {sorted(unknown)}: gpt-oss has {', '.join(BUILTIN_TOOLS)}")
+    # openai-harmony's own tool configs: the text gpt-oss was trained on, token for token.
+    if "browser" in options.builtin_tools:
+        content = content.with_browser_tool()
+    if "python" in options.builtin_tools:
+        content = content.with_python_tool()
     return openai_harmony.Message.from_role_and_content(openai_harmony.Role.SYSTEM, content)
+
+
+def tool_reply(author: str, text: str, channel: str) -> list[int]:
+    """Token ids of a built-in tool's answer to the assistant (author: python,
+    browser.search, ...), on the channel of its call, then `<|start|>assistant`
+    for the model to go on: appended to a prompt that ended with the call."""
+    role = openai_harmony.Role
+    message = (
+        openai_harmony.Message.from_author_and_content(openai_harmony.Author.new(role.TOOL, author), text)
+        .with_recipient("assistant")
+        .with_channel(channel or "analysis")
+    )
+    return [*encoding().render(message), *ASSISTANT_START]
+
+
+ASSISTANT_START = (200006, 173781)
+"""`<|start|>assistant`: the tokens render() ends a prompt with."""
 
 
 def _developer(options: RenderOptions, extra: list[str]) -> openai_harmony.Message | None:

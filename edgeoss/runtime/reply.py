@@ -31,6 +31,8 @@ class Reply:
     timings: Timings = field(default_factory=Timings)
     prompt_tokens: int = 0
     timed_out: bool = False
+    tokens: list[int] = field(default_factory=list)  # the generated ids, the stop id included
+    tool_activity: list[dict[str, str]] = field(default_factory=list)  # built-in calls: tool, input, output
 
     @property
     def finish_reason(self) -> str:

@@ -49,6 +49,7 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
             yield
         finally:
             keeper.cancel()
+            await asyncio.to_thread(server.toolbox.close)  # the python sandboxes and their scratch folders
             await asyncio.to_thread(host.close)
 
     app = FastAPI(title="edgeoss", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

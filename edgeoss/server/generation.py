@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from dataclasses import dataclass, field
 
 from edgeoss import harmony, spec
@@ -70,8 +70,11 @@ async def events(
     ask: Ask,
     outcome: Reply,
     processor: LogitsProcessor | None = None,
+    builtin: Collection[str] = (),
 ) -> AsyncGenerator[harmony.Event, None]:
-    """Events of one reply to `prompt` (from prepare())."""
+    """Events of one reply to `prompt` (from prepare()); `builtin`: the tool namespaces
+    whose calls are edgeoss's to answer (tools/loop.py). The generated ids are kept in
+    `outcome.tokens`, for a prompt that goes on after a tool's answer."""
     loop = asyncio.get_running_loop()
     tokens: asyncio.Queue[int | BaseException | None] = asyncio.Queue()
 
@@ -79,7 +82,7 @@ async def events(
         loop.call_soon_threadsafe(tokens.put_nowait, item)
 
     cancel = threading.Event()
-    parser = harmony.StreamParser()
+    parser = harmony.StreamParser(builtin)
     outcome.result = parser.result
     cutter = _StopCutter(ask.stop)
     engine.submit(prompt, ask.sampling, emit, spec.STOP_TOKENS, cancel, processor, outcome.timings)
@@ -99,6 +102,7 @@ async def events(
                 break
             if isinstance(item, BaseException):
                 raise item
+            outcome.tokens.append(item)
             if cutter.hit:
                 continue  # the answer already ended at a stop string; the engine is stopping
             for event in parser.feed(item):

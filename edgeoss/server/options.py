@@ -18,3 +18,5 @@ class ServeOptions:
     log_prompts: bool = False
     max_tokens: int = 32768  # default completion budget when a request names none (capped by the context)
     effort: str = "medium"  # reasoning effort when a request names none (serve --effort, the tray's setting)
+    tools: tuple[str, ...] = ()  # the tools edgeoss runs for the model (serve --tools): none unless turned on
+    tool_timeout_s: float = 120.0  # one python call's wall-clock limit (serve --tool-timeout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -23,6 +24,7 @@ from edgeoss.server.host import ModelHost
 from edgeoss.server.http_errors import bad_request
 from edgeoss.server.metrics import Metrics
 from edgeoss.server.options import ServeOptions
+from edgeoss.tools import loop
 
 access_log = logging.getLogger("edgeoss.access")
 # A test double can drive the model through this hook (tests/support/scripted_server.py); the product passes None.
@@ -110,6 +112,7 @@ class Server:
 
     def __init__(self, host: ModelHost, options: ServeOptions, metrics: Metrics, processor_for: ProcessorFor | None):
         self.host, self.options, self.metrics, self.processor_for = host, options, metrics, processor_for
+        self.toolbox = loop.toolbox_of(options.tools, options.tool_timeout_s)
 
     def names(self) -> set[str]:
         info = self.host.info
@@ -160,6 +163,9 @@ class Server:
         """Admit, load if needed, check the context; (events, outcome). The
         caller must run release() when the events end (finish_events does)."""
         self.admit()
+        toolbox = self.toolbox
+        if toolbox:
+            ask = dataclasses.replace(ask, options=dataclasses.replace(ask.options, builtin_tools=toolbox.builtin))
         try:
             if self.host.state == "loading":
                 raise ApiError(
@@ -186,7 +192,11 @@ class Server:
             if self.options.log_prompts:
                 access_log.info("prompt: %s", json.dumps([t.__dict__ for t in ask.turns], default=str)[:20000])
             processor = self.processor_for(request) if self.processor_for else None
-            events = generation.events(engine, prompt, ask, outcome, processor)
+            if toolbox:
+                key = loop.conversation_key(ask.turns)
+                events = loop.events(engine, prompt, ask, outcome, processor, toolbox, key)
+            else:
+                events = generation.events(engine, prompt, ask, outcome, processor)
         except BaseException:
             self.release()
             raise

@@ -10,6 +10,7 @@ the scripted id can be sampled. Requests without it sample freely.
     python tests/support/scripted_server.py MODEL.gguf|ONNX_DIR PORT [--backend llama.cpp|ort]
         [--parallel N] [--queue N] [--ctx N]
         [--api-key K] [--keep-alive S] [--max-body N] [--timeout S] [--host H] [--cors-origin O] [--log-prompts]
+        [--tools python] [--tool-timeout S]
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def main() -> None:
     p.add_argument("--cors-origin", action="append", default=[])
     p.add_argument("--name", default="synthetic")
     p.add_argument("--log-prompts", action="store_true")
+    p.add_argument("--tools", default="")
+    p.add_argument("--tool-timeout", type=float, default=120.0)
     a = p.parse_args()
     logs.setup(0)
     size = (
@@ -80,6 +83,8 @@ def main() -> None:
         max_body_bytes=a.max_body,
         request_timeout_s=a.timeout or None,
         log_prompts=a.log_prompts,
+        tools=tuple(t for t in a.tools.split(",") if t),
+        tool_timeout_s=a.tool_timeout,
     )
     uvicorn.run(create_app(host, options, script_for), host=a.host, port=a.port, log_config=None, access_log=False)
 

@@ -21,6 +21,7 @@ from edgeoss.server.api.openai_chat import arguments_text, sampling_of, text_of,
 from edgeoss.server.generation import Ask
 from edgeoss.server.host import ModelHost
 from edgeoss.server.http_errors import bad_request, list_of
+from edgeoss.tools import loop
 
 API_VERSION = "0.12.0"  # the Ollama API level these routes follow
 
@@ -299,6 +300,8 @@ async def chat_stream(
             yield line({"content": event.text})
         elif event.kind == "tool_call" and event.tool_call is not None:
             yield line({"content": "", "tool_calls": [_call(event.tool_call)]})
+        elif event.kind in ("builtin_call", "builtin_result") and show_thinking:
+            yield line({"content": "", "thinking": loop.activity_text(event)})
     final = _final(outcome, name, started)
     final["message"] = {"role": "assistant", "content": ""}
     yield (json.dumps(final) + "\n").encode()
@@ -311,7 +314,10 @@ def chat_reply(outcome: Reply, name: str, show_thinking: bool, started: float) -
         message["thinking"] = r.reasoning
     if r.tool_calls:
         message["tool_calls"] = [_call(c) for c in r.tool_calls]
-    return {**_final(outcome, name, started), "message": message}
+    reply = {**_final(outcome, name, started), "message": message}
+    if outcome.tool_activity:
+        reply["edgeoss"] = {"tool_activity": outcome.tool_activity}
+    return reply
 
 
 async def generate_stream(
@@ -323,6 +329,8 @@ async def generate_stream(
             body = {"response": "", "thinking": event.text}
         elif event.kind in ("content", "preamble"):
             body = {"response": event.text}
+        elif event.kind in ("builtin_call", "builtin_result") and show_thinking:
+            body = {"response": "", "thinking": loop.activity_text(event)}
         if body is not None:
             yield (json.dumps({"model": name, "created_at": now_iso(), **body, "done": False}) + "\n").encode()
     yield (json.dumps({**_final(outcome, name, started), "response": ""}) + "\n").encode()
@@ -333,4 +341,6 @@ def generate_reply(outcome: Reply, name: str, show_thinking: bool, started: floa
     body = {**_final(outcome, name, started), "response": r.preamble + r.content}
     if show_thinking and r.reasoning:
         body["thinking"] = r.reasoning
+    if outcome.tool_activity:
+        body["edgeoss"] = {"tool_activity": outcome.tool_activity}
     return body

@@ -20,6 +20,7 @@ from edgeoss.engines.base import Sampling
 from edgeoss.runtime.reply import Reply
 from edgeoss.server.generation import Ask
 from edgeoss.server.http_errors import ApiError, bad_request, list_of, object_of
+from edgeoss.tools import loop
 
 _EFFORT_ALIASES = {"minimal": "low", "none": "low"}
 
@@ -241,6 +242,8 @@ def completion(outcome: Reply, model: str, cid: str, created: int) -> dict[str, 
         message["reasoning_content"] = message["reasoning"] = r.reasoning
     if r.tool_calls:
         message["tool_calls"] = [tool_call_json(c) for c in r.tool_calls]
+    if outcome.tool_activity:
+        message["edgeoss"] = {"tool_activity": outcome.tool_activity}  # what edgeoss's tools did, in order
     return {
         "id": cid,
         "object": "chat.completion",
@@ -282,6 +285,12 @@ async def stream(
         elif event.kind == "tool_call" and event.tool_call is not None:
             yield chunk({"tool_calls": [tool_call_json(event.tool_call, calls)]})
             calls += 1
+        elif event.kind in ("builtin_call", "builtin_result"):
+            text = loop.activity_text(event)
+            delta: dict[str, Any] = {"reasoning_content": text, "reasoning": text}
+            if event.kind == "builtin_result" and outcome.tool_activity:
+                delta["edgeoss"] = {"tool_activity": [outcome.tool_activity[-1]]}
+            yield chunk(delta)
     yield chunk({}, outcome.finish_reason or "stop")
     if include_usage:
         yield sse(
