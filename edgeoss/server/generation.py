@@ -29,6 +29,7 @@ class Ask:
     sampling: Sampling
     stop: list[str] = field(default_factory=list)  # client stop strings, on the answer text
     timeout_s: float | None = None
+    builtin: tuple[str, ...] | None = None  # the server's tools this request uses (None: all that are on)
 
 
 class _StopCutter:

@@ -137,6 +137,19 @@ class Server:
             code="model_not_found",
         )
 
+    def tools_for(self, ask: generation.Ask) -> tuple[str, ...]:
+        """The built-in tools a request gets: all that are on (Chat Completions, Ollama), or
+        those it names (Responses); naming one that is off is a 400 that says how to turn it on."""
+        on = self.toolbox.builtin
+        if ask.builtin is None:
+            return on
+        off = [name for name in ask.builtin if name not in on]
+        if off:
+            raise bad_request(
+                f"the {off[0]} tool is off on this server; start it with: edgeoss serve --tools {off[0]}", "tools"
+            )
+        return ask.builtin
+
     def admit(self) -> None:
         try:
             self.host.admit()
@@ -162,10 +175,10 @@ class Server:
     async def start(self, request: Request, ask: generation.Ask) -> tuple[AsyncGenerator[harmony.Event, None], Reply]:
         """Admit, load if needed, check the context; (events, outcome). The
         caller must run release() when the events end (finish_events does)."""
-        self.admit()
-        toolbox = self.toolbox
+        toolbox = self.toolbox.only(self.tools_for(ask))
         if toolbox:
             ask = dataclasses.replace(ask, options=dataclasses.replace(ask.options, builtin_tools=toolbox.builtin))
+        self.admit()
         try:
             if self.host.state == "loading":
                 raise ApiError(

@@ -60,6 +60,10 @@ class Toolbox:
     def __bool__(self) -> bool:
         return bool(self.namespaces)
 
+    def only(self, names: Sequence[str]) -> Toolbox:
+        """This toolbox with only `names` on (one request's choice); the state is shared."""
+        return Toolbox(python=self.python if "python" in names else None, max_calls=self.max_calls)
+
     def run(self, call: harmony.ToolCall, conversation: str) -> str:
         """The tool's answer to `call`, as text for the model (blocking: run it in a thread)."""
         if call.name == "python" and self.python is not None:

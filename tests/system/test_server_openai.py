@@ -362,3 +362,10 @@ def test_responses_streaming_function_call_arguments(client: openai.OpenAI) -> N
 def test_responses_unknown_previous_id(server: str) -> None:
     r = httpx.post(server + "/v1/responses", json={"input": "Hi", "previous_response_id": "resp_nope"})
     assert r.status_code == 400 and error_of(r)["param"] == "previous_response_id"
+
+
+def test_a_built_in_tool_that_is_off_is_a_400_that_says_how_to_turn_it_on(server: str) -> None:
+    body = {"input": "x", "tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}
+    r = httpx.post(f"{server}/v1/responses", json=body, timeout=30)
+    assert r.status_code == 400, r.text
+    assert "edgeoss serve --tools python" in r.json()["error"]["message"]

@@ -165,3 +165,59 @@ def test_the_server_serves_on_after_a_sandbox_was_killed(server: str) -> None:
     assert message["content"] == "gave up"
     assert "was stopped" in message["edgeoss"]["tool_activity"][0]["output"]
     assert httpx.get(f"{server}/health").json()["status"] == "ready"
+
+
+def test_responses_reports_a_code_interpreter_call(server: str) -> None:
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="none")
+    script = python_call("sum(range(5))") + final("Ten.")
+    response = client.responses.create(
+        model="synthetic",
+        input="responses one",
+        tools=[{"type": "code_interpreter", "container": {"type": "auto"}}],
+        max_output_tokens=400,
+        extra_headers=script_header(script),
+    )
+    kinds = [item.type for item in response.output]
+    assert kinds == ["reasoning", "code_interpreter_call", "message"], kinds
+    call = response.output[1]
+    assert call.code == "sum(range(5))" and call.status == "completed"
+    assert call.outputs is not None and call.outputs[0].logs == "10"
+    assert response.output_text == "Ten." and response.status == "completed"
+
+    events = list(
+        client.responses.create(
+            model="synthetic",
+            input="responses two",
+            tools=[{"type": "code_interpreter", "container": {"type": "auto"}}],
+            max_output_tokens=400,
+            stream=True,
+            extra_headers=script_header(script),
+        )
+    )
+    types = [e.type for e in events]
+    order = [
+        "response.code_interpreter_call.in_progress",
+        "response.code_interpreter_call_code.delta",
+        "response.code_interpreter_call_code.done",
+        "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed",
+    ]
+    assert [t for t in types if t.startswith("response.code_interpreter")] == order
+    done = [e for e in events if e.type == "response.output_item.done" and e.item.type == "code_interpreter_call"]
+    assert done and done[0].item.outputs[0].logs == "10"
+    assert types[-1] == "response.completed"
+
+
+def test_responses_without_the_tool_asked_does_not_run_it(server: str) -> None:
+    """A Responses request gets the built-in tools it names, and only those."""
+    r = httpx.post(
+        f"{server}/v1/responses",
+        json={"input": "no tools", "max_output_tokens": 200},
+        headers=script_header(python_call("1 + 1") + final("two")),
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    assert [item["type"] for item in r.json()["output"]] != ["reasoning", "code_interpreter_call", "message"]
+    assert "code_interpreter_call" not in r.text
+    off = httpx.post(f"{server}/v1/responses", json={"input": "x", "tools": [{"type": "web_search"}]}, timeout=60)
+    assert off.status_code == 400 and "browser tool is not in edgeoss yet" in off.json()["error"]["message"]

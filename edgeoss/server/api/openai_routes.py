@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from edgeoss.server.api import openai_chat, responses
 from edgeoss.server.service import Server, json_body, with_effort
+from edgeoss.tools import loop
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -49,6 +50,7 @@ def router(server: Server) -> APIRouter:
         ask, stream, stored = responses.parse(body, response_store, options.max_tokens, options.request_timeout_s)
         events, outcome = await server.start(request, ask)
         builder = responses.Builder(body, host.info.name)
+        builder.container = "cntr_" + loop.conversation_key(ask.turns)  # the python session it runs in
         if stream:
             return StreamingResponse(
                 responses.stream(events, outcome, builder, response_store, stored),

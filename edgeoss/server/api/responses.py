@@ -24,6 +24,7 @@ from edgeoss.runtime.reply import Reply
 from edgeoss.server.api.openai_chat import arguments_text, effort_of, sampling_of, text_of, tools_of
 from edgeoss.server.generation import Ask
 from edgeoss.server.http_errors import bad_request, list_of, object_of
+from edgeoss.tools import loop
 
 
 def _id(prefix: str) -> str:
@@ -113,9 +114,16 @@ def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
             turns.append(
                 harmony.Turn("tool", output if isinstance(output, str) else json.dumps(output), name=names[call_id])
             )
+        elif kind in HOSTED_ITEMS:
+            # A built-in tool's call and answer, replayed from an earlier reply: they were
+            # analysis-channel steps, which harmony drops once an answer follows them.
+            continue
         else:
             raise bad_request(f"{where}.type {kind!r} is not supported", where)
     return turns
+
+
+HOSTED_ITEMS = ("code_interpreter_call",)
 
 
 def parse(
@@ -138,15 +146,47 @@ def parse(
         previous_turns = list(stored.turns)
     names = {c.id: c.name for t in previous_turns for c in t.tool_calls}
     turns = previous_turns + turns_of(body.get("input"), names)
-    tools, instruction = tools_of(body)
+    functions, builtin = split_tools(body.get("tools"))
+    tools, instruction = tools_of({**body, "tools": functions})
     options = harmony.RenderOptions(
         effort=effort_of(body),
         instructions="\n\n".join(p for p in (instructions or "", instruction) if p),
         tools=tools,
         response_schema=_schema(body),
     )
-    ask = Ask(turns, options, sampling_of(body, max_tokens), [], timeout_s)
+    ask = Ask(turns, options, sampling_of(body, max_tokens), [], timeout_s, builtin=builtin)
     return ask, bool(body.get("stream")), Stored(turns, instructions or "")
+
+
+BUILTIN_TYPES = {"code_interpreter": "python"}
+"""Responses' hosted tool types edgeoss runs itself, and the tool that does it."""
+NOT_HERE = {
+    "web_search": "the browser tool is not in edgeoss yet",
+    "web_search_preview": "the browser tool is not in edgeoss yet",
+    "mcp": "MCP tools are not in edgeoss yet",
+    "file_search": "edgeoss has no file search",
+    "computer_use_preview": "edgeoss has no computer use",
+    "image_generation": "gpt-oss does not make images",
+}
+
+
+def split_tools(raw: Any) -> tuple[list[Any], tuple[str, ...]]:
+    """(function tools, the built-in tools asked for by type)."""
+    if raw is None:
+        return [], ()
+    if not isinstance(raw, list):
+        raise bad_request("tools must be a list", "tools")
+    functions: list[Any] = []
+    builtin: list[str] = []
+    for i, item in enumerate(raw):
+        kind = item.get("type") if isinstance(item, Mapping) else None
+        if isinstance(kind, str) and kind in BUILTIN_TYPES:
+            builtin.append(BUILTIN_TYPES[kind])
+        elif isinstance(kind, str) and kind in NOT_HERE:
+            raise bad_request(f"tools[{i}]: {kind}: {NOT_HERE[kind]}", f"tools[{i}]")
+        else:
+            functions.append(item)
+    return functions, tuple(dict.fromkeys(builtin))
 
 
 class Builder:
@@ -159,6 +199,8 @@ class Builder:
         self.output: list[dict[str, Any]] = []
         self.current: dict[str, Any] | None = None
         self.sequence = 0
+        self.calls: dict[str, dict[str, Any]] = {}  # built-in calls waiting for their answer
+        self.container = "cntr_" + loop.conversation_key([])  # the python session's name (see container_of)
 
     def response(self, status: str, outcome: Reply | None = None) -> dict[str, Any]:
         body = self.body
@@ -314,7 +356,52 @@ class Builder:
                 )
             )
             events.append(self._event("response.output_item.done", output_index=index, item=item))
+        elif event.kind == "builtin_call" and event.tool_call is not None:
+            events += self.close()
+            events += self._builtin_call(event.tool_call)
+        elif event.kind == "builtin_result" and event.tool_call is not None:
+            events += self._builtin_result(event.tool_call, event.text)
         return events
+
+    def _builtin_call(self, call: harmony.ToolCall) -> list[dict[str, Any]]:
+        """A code_interpreter_call item, as OpenAI's Responses streams one: added, in
+        progress, its code, interpreting (the answer follows in _builtin_result)."""
+        if call.name != "python":
+            return []
+        item: dict[str, Any] = {
+            "type": "code_interpreter_call",
+            "id": _id("ci"),
+            "status": "in_progress",
+            "code": "",
+            "container_id": self.container,
+            "outputs": None,
+        }
+        self.output.append(item)
+        self.calls[call.id] = item
+        index = len(self.output) - 1
+        ids = {"item_id": item["id"], "output_index": index}
+        events = [
+            self._event("response.output_item.added", output_index=index, item=dict(item)),
+            self._event("response.code_interpreter_call.in_progress", **ids),
+            self._event("response.code_interpreter_call_code.delta", **ids, delta=call.arguments),
+        ]
+        item["code"], item["status"] = call.arguments, "interpreting"
+        events += [
+            self._event("response.code_interpreter_call_code.done", **ids, code=call.arguments),
+            self._event("response.code_interpreter_call.interpreting", **ids),
+        ]
+        return events
+
+    def _builtin_result(self, call: harmony.ToolCall, text: str) -> list[dict[str, Any]]:
+        item = self.calls.pop(call.id, None)
+        if item is None:
+            return []
+        index = self.output.index(item)
+        item["outputs"], item["status"] = [{"type": "logs", "logs": text}], "completed"
+        return [
+            self._event("response.code_interpreter_call.completed", item_id=item["id"], output_index=index),
+            self._event("response.output_item.done", output_index=index, item=item),
+        ]
 
     def finish(self, outcome: Reply) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         events = self.close()
