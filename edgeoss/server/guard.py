@@ -71,6 +71,13 @@ class Guard:
         error = self._refuse(path, headers, api)
         try:
             if error is not None:
+                if error.status != 413:
+                    # Read the body away first (it is within the limit): a connection closed on
+                    # unread bytes is reset, and the client may lose the answer with it.
+                    await self._drain(receive)
+                # The connection ends with this answer: its body was not read, so no next
+                # request on it could be told from the rest of this one.
+                error.headers = {**error.headers, "Connection": "close"}
                 await _send_error(error, api_shape(path), send_logged)
                 return
             await self.app(scope, self._limited(receive, path), send_logged)
@@ -102,6 +109,16 @@ class Guard:
                 return ApiError(401, "a valid API key is required (Authorization: Bearer KEY)", code="invalid_api_key")
         return None
 
+    async def _drain(self, receive: Receive) -> None:
+        seen = 0
+        while seen <= self.options.max_body_bytes:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
     def _limited(self, receive: Receive, path: str) -> Receive:
         limit = self.options.max_body_bytes
         seen = 0
@@ -112,7 +129,9 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise ApiError(413, f"the request body is over the limit of {limit} bytes")
+                    raise ApiError(
+                        413, f"the request body is over the limit of {limit} bytes", headers={"Connection": "close"}
+                    )
             return message
 
         return wrapped
