@@ -17,6 +17,7 @@ def chat(
     effort: Annotated[str, typer.Option(help="Reasoning effort: low, medium or high.")] = "medium",
     reasoning: Annotated[str, typer.Option(help="Reasoning display: fold (one line), show or hide.")] = "fold",
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per reply.")] = 2048,
+    tools: Annotated[str, typer.Option(help="Tools the model may use, comma-separated: python (off by default).")] = "",
 ) -> None:
     """Talk to a model: /effort low|medium|high, /reasoning fold|show|hide, /show, /clear, /exit;
     end a line with \\ to continue it."""
@@ -26,10 +27,12 @@ def chat(
     from edgeoss.cli import chat_view
     from edgeoss.engines.base import Sampling
     from edgeoss.runtime import reply as generate
+    from edgeoss.tools import loop
 
     with reported():
         chat_view.check_mode(reasoning)
         harmony.check_effort(effort)
+        toolbox = loop.toolbox_of(loop.parse_tools(tools))
         engine, chosen = open_chosen(model, backend)
         turns: list[harmony.Turn] = []
         last_reasoning = ""
@@ -76,23 +79,28 @@ def chat(
                 cancel = threading.Event()
                 stopped = False
                 try:
-                    for event in generate.stream(
+                    for event in loop.stream(
                         engine,
                         turns,
                         harmony.RenderOptions(effort=effort),
                         Sampling(max_tokens=max_tokens),
                         reply,
+                        toolbox,
                         cancel,
                     ):
                         if event.kind == "reasoning":
                             view.reasoning(event.text, reply.result.reasoning_tokens)
                         elif event.kind in ("content", "preamble"):
                             view.answer(event.text)
+                        elif event.kind in ("builtin_call", "builtin_result") and event.tool_call is not None:
+                            shown = event.tool_call.arguments if event.kind == "builtin_call" else event.text
+                            view.tool(event.kind, event.tool_call.name, shown)
                 except KeyboardInterrupt:
                     cancel.set()  # Ctrl-C stops this reply, not the chat
                     stopped = True
                 view.finish(stopped)
-                last_reasoning = reply.result.reasoning
+                last_reasoning = reply.result.reasoning + ("\n\n" + view.tool_text if view.tool_text else "")
                 turns.append(harmony.Turn("assistant", reply.result.content, reply.result.reasoning))
         finally:
             engine.close()
+            toolbox.close()

@@ -51,6 +51,8 @@ class ReplyView:
         self._elapsed = 0.0
         self._open = False  # reasoning is streaming and not yet closed
         self._live = False  # a transient status line is on screen
+        self.tool_text = ""  # the tools' calls and answers in this reply, for /show
+        self._pending = ""  # fold mode: the call's line, printed with its answer
 
     def reasoning(self, text: str, tokens: int) -> None:
         """More reasoning text; `tokens`: the reasoning tokens of this reply so far."""
@@ -66,6 +68,23 @@ class ReplyView:
             self.err.file.write(f"\r\x1b[2mthinking… {tokens} tokens\x1b[0m\x1b[K")
             self.err.file.flush()
             self._live = True
+
+    def tool(self, kind: str, name: str, text: str) -> None:
+        """A built-in tool's call (`kind` builtin_call: the code) or answer (builtin_result),
+        folded like the reasoning: one dim line per call in fold mode, in full in show mode."""
+        self.tool_text += f"[{name}]\n{text}\n" if kind == "builtin_call" else f"[{name} answered]\n{text}\n"
+        if self.mode == "hide":
+            return
+        if self._live:
+            self.err.file.write("\r\x1b[K")
+            self._live = False
+        if self.mode == "show":
+            label = f"[{name}]" if kind == "builtin_call" else f"[{name} answered]"
+            self.err.print(f"\n{label}\n{text.rstrip()}", style="dim", highlight=False, markup=False)
+        elif kind == "builtin_call":
+            self._pending = f"▸ {name}: {_first_line(text)}"
+        else:
+            self.err.print(f"{self._pending} → {_first_line(text)}", style="dim", highlight=False, markup=False)
 
     def answer(self, text: str) -> None:
         self._close()
@@ -94,3 +113,8 @@ class ReplyView:
             self.err.print(self.folded_line(), style="dim", highlight=False, markup=False)
         elif self.mode == "show":
             self.err.print()  # the answer starts on its own line
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    line = next((part for part in text.strip().splitlines() if part.strip()), "")
+    return line if len(line) <= width else line[: width - 1] + "…"

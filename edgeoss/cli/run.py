@@ -49,6 +49,7 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Reasoning, content, tool calls, usage and timings as JSON.")
     ] = False,
+    tools: Annotated[str, typer.Option(help="Tools the model may use, comma-separated: python (off by default).")] = "",
 ) -> None:
     """Answer one prompt and exit."""
     import threading
@@ -56,22 +57,25 @@ def run(
     from edgeoss import harmony
     from edgeoss.engines.base import Sampling
     from edgeoss.runtime import reply as generate
+    from edgeoss.tools import loop
 
     with reported():
         if len(args) not in (1, 2):
             raise UsageError("give a PROMPT, or a MODEL and a PROMPT")
         model, prompt = (None, args[0]) if len(args) == 1 else (args[0], args[1])
         harmony.check_effort(effort)
+        toolbox = loop.toolbox_of(loop.parse_tools(tools))
         engine, chosen = open_chosen(model, backend)
         reply = generate.Reply()
         cancel = threading.Event()
         try:
-            for event in generate.stream(
+            for event in loop.stream(
                 engine,
                 [harmony.Turn("user", prompt)],
                 harmony.RenderOptions(effort=effort),
                 Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed),
                 reply,
+                toolbox,
                 cancel,
             ):
                 if as_json:
@@ -80,10 +84,13 @@ def run(
                     print(event.text, end="", flush=True)
                 elif event.kind == "reasoning" and show_reasoning:
                     err.print(event.text, end="", highlight=False, markup=False, style="dim")
+                elif event.kind in ("builtin_call", "builtin_result") and show_reasoning:
+                    err.print(loop.activity_text(event), end="", highlight=False, markup=False, style="dim")
         except KeyboardInterrupt:
             cancel.set()
         finally:
             engine.close()
+            toolbox.close()
         if as_json:
             print_json(
                 {

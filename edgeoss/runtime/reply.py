@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ class Reply:
             "preamble": result.preamble,
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in result.tool_calls],
             "finish_reason": result.finish_reason,
+            "tool_activity": self.tool_activity,
             "malformed_tokens": result.malformed,
             "usage": self.usage(),
             "timings": {
@@ -92,13 +93,28 @@ def stream(
 ) -> Iterator[harmony.Event]:
     """Events of one reply; `reply` holds the result and timings when it ends."""
     prompt = prompt_for(turns, options, reply)
-    parser = harmony.StreamParser()
+    yield from stream_ids(engine, prompt, sampling, reply, cancel, logits_processor)
+
+
+def stream_ids(
+    engine: Engine,
+    prompt: Sequence[int],
+    sampling: Sampling,
+    reply: Reply,
+    cancel: threading.Event | None = None,
+    logits_processor: LogitsProcessor | None = None,
+    builtin: Collection[str] = (),
+) -> Iterator[harmony.Event]:
+    """Events of one generation from prompt ids; `builtin`: the tool namespaces whose calls
+    edgeoss answers (tools/loop.py), and the generated ids are kept in `reply.tokens`."""
+    parser = harmony.StreamParser(builtin)
     reply.result = parser.result
     reply.timings = Timings()
     tokens = engine.generate(
         prompt, sampling, spec.STOP_TOKENS, cancel, logits_processor=logits_processor, timings=reply.timings
     )
     for token in tokens:
+        reply.tokens.append(token)
         yield from parser.feed(token)
     if not parser.result.finish_reason:
         yield from parser.finish(reply.timings.stop_reason or "length")

@@ -21,14 +21,16 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import threading
 import time
-from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from dataclasses import dataclass
 
 from edgeoss import harmony
-from edgeoss.engines.base import LogitsProcessor, QueuedEngine, Timings
+from edgeoss.engines.base import Engine, LogitsProcessor, QueuedEngine, Sampling, Timings
 from edgeoss.errors import ToolUnavailableError, UsageError
-from edgeoss.runtime.reply import Reply
+from edgeoss.runtime.reply import Reply, prompt_for, stream_ids
+from edgeoss.runtime.reply import stream as plain_stream
 from edgeoss.server import generation
 from edgeoss.tools import sandbox
 from edgeoss.tools.python_tool import Limits, Sessions
@@ -148,15 +150,68 @@ def _merge(total: Reply, part: Reply, initial_prompt: int) -> None:
     total.prompt_tokens = initial_prompt
 
 
-@dataclass
-class _Budget:
-    tokens: int
-    deadline: float | None
-    calls: int = 0
-    spent: list[str] = field(default_factory=list)
+class _Rounds:
+    """What the server's and the CLI's loops share: the request's budgets (tokens, time,
+    calls), each round folded into the reply, the tool's answer, the next prompt."""
 
-    def left_s(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+    def __init__(
+        self,
+        prompt: list[int],
+        ask_tokens: int,
+        timeout_s: float | None,
+        outcome: Reply,
+        toolbox: Toolbox,
+        context_length: int,
+    ) -> None:
+        self.prompt, self.outcome, self.toolbox, self.context_length = prompt, outcome, toolbox, context_length
+        self.initial = len(prompt)
+        self.tokens = ask_tokens
+        self.deadline = time.monotonic() + timeout_s if timeout_s else None
+        self.calls = 0
+        self.reason = "length"
+        outcome.result = harmony.Result()
+
+    def budget(self) -> tuple[int, float | None] | None:
+        """(tokens, seconds) the next round may use; None when the request has spent them."""
+        left = None if self.deadline is None else self.deadline - time.monotonic()
+        if self.tokens <= 0 or (left is not None and left <= 0):
+            self.outcome.timed_out = self.outcome.timed_out or (left is not None and left <= 0)
+            self.reason = "length"
+            return None
+        return self.tokens, left
+
+    def ended(self, part: Reply, reason: str) -> harmony.ToolCall | None:
+        """Fold a finished round in; the built-in call it ended with, if edgeoss is to answer one."""
+        _merge(self.outcome, part, self.initial)
+        self.tokens -= part.timings.generated_tokens
+        self.reason = reason
+        return part.result.waiting
+
+    def answer(self, call: harmony.ToolCall, conversation: str) -> str:
+        """The tool's answer (blocking), or, past the bound, the word to stop calling."""
+        self.calls += 1
+        if self.calls > self.toolbox.max_calls:
+            limit = self.toolbox.max_calls
+            return f"the limit of {limit} tool calls for this request is reached; answer now with what you have"
+        return _clipped(self.toolbox.run(call, conversation))
+
+    def answered(self, call: harmony.ToolCall, answer: str, part: Reply) -> tuple[harmony.Event, bool]:
+        """The answer's event, and whether the model goes on (a next prompt that fits)."""
+        self.outcome.tool_activity.append({"tool": call.name, "input": call.arguments, "output": answer})
+        event = harmony.Event("builtin_result", answer, tool_call=call)
+        if self.calls > self.toolbox.max_calls + 1:
+            self.reason = "length"  # told to answer, it called again: the request ends here
+            return event, False
+        self.prompt = [*self.prompt, *part.tokens, *harmony.tool_reply(call.name, answer, call.channel)]
+        if len(self.prompt) >= self.context_length:
+            self.reason = "length"
+            return event, False
+        return event, True
+
+    def done(self) -> harmony.Event:
+        self.outcome.result.waiting = None
+        self.outcome.result.finish_reason = self.reason
+        return harmony.Event("done", reason=self.reason)
 
 
 async def events(
@@ -168,51 +223,65 @@ async def events(
     toolbox: Toolbox,
     conversation: str,
 ) -> AsyncGenerator[harmony.Event, None]:
-    """generation.events() with edgeoss answering the model's built-in tool calls."""
-    outcome.result = harmony.Result()
-    initial = len(prompt)
-    budget = _Budget(ask.sampling.max_tokens, time.monotonic() + ask.timeout_s if ask.timeout_s else None)
-    reason = "length"
-    while True:
-        left = budget.left_s()
-        if budget.tokens <= 0 or (left is not None and left <= 0):
-            outcome.timed_out = outcome.timed_out or (left is not None and left <= 0)
-            reason = "length"
-            break
+    """generation.events() with edgeoss answering the model's built-in tool calls (the server)."""
+    rounds = _Rounds(prompt, ask.sampling.max_tokens, ask.timeout_s, outcome, toolbox, engine.context_length)
+    while (budget := rounds.budget()) is not None:
+        tokens, left = budget
         round_ask = dataclasses.replace(
-            ask, sampling=dataclasses.replace(ask.sampling, max_tokens=budget.tokens), timeout_s=left
+            ask, sampling=dataclasses.replace(ask.sampling, max_tokens=tokens), timeout_s=left
         )
-        part = Reply()
-        async for event in generation.events(engine, prompt, round_ask, part, processor, toolbox.namespaces):
-            if event.kind != "done":
-                yield event
-            else:
+        part, reason = Reply(), "length"
+        async for event in generation.events(engine, rounds.prompt, round_ask, part, processor, toolbox.namespaces):
+            if event.kind == "done":
                 reason = event.reason
-        _merge(outcome, part, initial)
-        budget.tokens -= part.timings.generated_tokens
-        call = part.result.waiting
+            else:
+                yield event
+        call = rounds.ended(part, reason)
         if call is None:
             break
-        budget.calls += 1
-        if budget.calls > toolbox.max_calls:
-            answer = (
-                f"the limit of {toolbox.max_calls} tool calls for this request is reached; "
-                "answer now with what you have"
-            )
-        else:
-            answer = _clipped(await asyncio.to_thread(toolbox.run, call, conversation))
-        outcome.tool_activity.append({"tool": call.name, "input": call.arguments, "output": answer})
-        yield harmony.Event("builtin_result", answer, tool_call=call)
-        if budget.calls > toolbox.max_calls + 1:
-            reason = "length"  # told to answer, it called again: the request ends here
+        answer = await asyncio.to_thread(rounds.answer, call, conversation)
+        event, go_on = rounds.answered(call, answer, part)
+        yield event
+        if not go_on:
             break
-        prompt = [*prompt, *part.tokens, *harmony.tool_reply(call.name, answer, call.channel)]
-        if len(prompt) >= engine.context_length:
-            reason = "length"
+    yield rounds.done()
+
+
+def stream(
+    engine: Engine,
+    turns: Sequence[harmony.Turn],
+    options: harmony.RenderOptions,
+    sampling: Sampling,
+    outcome: Reply,
+    toolbox: Toolbox,
+    cancel: threading.Event | None = None,
+    processor: LogitsProcessor | None = None,
+) -> Iterator[harmony.Event]:
+    """runtime.reply.stream() with edgeoss answering the model's built-in tool calls (run, chat)."""
+    if not toolbox:
+        yield from plain_stream(engine, turns, options, sampling, outcome, cancel, processor)
+        return
+    options = dataclasses.replace(options, builtin_tools=toolbox.builtin)
+    prompt = prompt_for(turns, options, outcome)
+    rounds = _Rounds(prompt, sampling.max_tokens, None, outcome, toolbox, engine.context_length)
+    conversation = conversation_key(turns)
+    while (budget := rounds.budget()) is not None:
+        part = Reply()
+        round_sampling = dataclasses.replace(sampling, max_tokens=budget[0])
+        reason = "length"
+        for event in stream_ids(engine, rounds.prompt, round_sampling, part, cancel, processor, toolbox.namespaces):
+            if event.kind == "done":
+                reason = event.reason
+            else:
+                yield event
+        call = rounds.ended(part, reason)
+        if call is None or (cancel is not None and cancel.is_set()):
             break
-    outcome.result.waiting = None
-    outcome.result.finish_reason = reason
-    yield harmony.Event("done", reason=reason)
+        event, go_on = rounds.answered(call, rounds.answer(call, conversation), part)
+        yield event
+        if not go_on:
+            break
+    yield rounds.done()
 
 
 def activity_text(event: harmony.Event) -> str:

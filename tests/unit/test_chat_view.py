@@ -68,3 +68,27 @@ def test_a_reply_without_reasoning_prints_no_fold_line() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="fold, show, hide"):
         ReplyView("collapse", Console(file=io.StringIO()))
+
+
+def _tools(mode: str) -> tuple[str, str, ReplyView]:
+    err_file, out = io.StringIO(), io.StringIO()
+    view = ReplyView(mode, Console(file=err_file, color_system=None, width=200), out)
+    view.tool("builtin_call", "python", "import math\nmath.factorial(20)")
+    view.tool("builtin_result", "python", "2432902008176640000")
+    view.answer("Done.")
+    view.finish()
+    return err_file.getvalue(), out.getvalue(), view
+
+
+def test_a_tool_call_folds_to_one_line_and_stays_out_of_the_answer() -> None:
+    err, out, view = _tools("fold")
+    assert err == "▸ python: import math → 2432902008176640000\n" and out == "Done.\n"
+    assert "math.factorial(20)" in view.tool_text  # /show has it all
+
+
+def test_a_tool_call_shown_in_full_or_hidden() -> None:
+    shown, out, _ = _tools("show")
+    assert "[python]\nimport math\nmath.factorial(20)" in shown and "[python answered]\n2432902008176640000" in shown
+    assert out == "Done.\n"
+    hidden, _, _ = _tools("hide")
+    assert hidden == ""

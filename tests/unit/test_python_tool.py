@@ -89,3 +89,12 @@ def test_the_command_reads_code_from_one_place(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe")
     result = runner.invoke(app, ["tool", "python", str(binary)])
     assert result.exit_code == errors.UsageError.exit_code and "not UTF-8" in result.output
+
+
+def test_the_commands_refuse_an_unknown_tool_and_python_without_a_sandbox(no_bubblewrap: None) -> None:
+    for command in (["run", "demo", "hi"], ["chat", "demo"], ["serve", "demo"]):
+        unknown = runner.invoke(app, [*command, "--tools", "shell"])
+        assert unknown.exit_code == errors.UsageError.exit_code and "no tool named shell" in unknown.output
+        blocked = runner.invoke(app, [*command, "--tools", "python"])
+        assert blocked.exit_code == errors.ToolUnavailableError.exit_code, blocked.output
+        assert "apt install bubblewrap" in blocked.output
