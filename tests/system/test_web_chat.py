@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 import needs_llama
+from edgeoss.tools import sandbox
 from server_process import running_server
 
 needs_llama.llama_cpp()
@@ -31,7 +32,8 @@ SCRIPT = (
 @pytest.fixture(scope="module")
 def server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("web") / "server.log"
-    with running_server(tiny_gguf, "--parallel", "2", log=log) as url:
+    tools = ["--tools", "python", "--tool-timeout", "10"] if sandbox.status().available else []
+    with running_server(tiny_gguf, "--parallel", "2", *tools, log=log) as url:
         yield url
 
 
@@ -120,3 +122,54 @@ def test_model_output_with_html_is_shown_as_text_and_runs_nothing(server: str, p
     sync_api.expect(answer).to_have_text(HOSTILE)
     assert answer.locator("img, script, b").count() == 0
     assert p.evaluate("window.__pwned === undefined")  # type: ignore[attr-defined]
+
+
+MARKDOWN = (
+    "Here is **bold**, `inline code` and a [link](https://example.org).\n\n"
+    "```python\nprint('hi')\n```\n\n"
+    '[click](javascript:window.__pwned=3) and <a href="javascript:window.__pwned=4">raw</a>'
+)
+
+
+def test_the_answer_is_markdown_sanitized_with_copyable_code(server: str, page: object) -> None:
+    p = page
+    scripted(p, f"<|channel|>final<|message|>{MARKDOWN}<|return|>")
+    p.goto(server + "/")  # type: ignore[attr-defined]
+    p.fill("#prompt", "Show me markdown.")  # type: ignore[attr-defined]
+    p.press("#prompt", "Enter")  # type: ignore[attr-defined]
+    answer = p.locator(".message.assistant .answer").last  # type: ignore[attr-defined]
+    sync_api.expect(answer.locator("strong")).to_have_text("bold")
+    sync_api.expect(answer.locator("pre code")).to_have_text("print('hi')")
+    sync_api.expect(answer.locator("pre button.copy")).to_have_text("Copy")
+    assert answer.locator("a[href='https://example.org']").get_attribute("rel") == "noopener noreferrer"
+    hrefs = [a.get_attribute("href") or "" for a in answer.locator("a").all()]
+    assert not any(h.lower().startswith("javascript") for h in hrefs), hrefs
+    assert answer.locator("a:text('raw')").count() == 0  # raw HTML is text, never a link
+    assert p.evaluate("window.__pwned === undefined")  # type: ignore[attr-defined]
+    # The vendored scripts come from this server, never a CDN.
+    scripts = p.evaluate("[...document.scripts].map(s => s.src)")  # type: ignore[attr-defined]
+    assert scripts and all(src.startswith(server + "/static/") for src in scripts), scripts
+
+
+@pytest.mark.skipif(not sandbox.status().available, reason="no sandbox for the python tool")
+def test_a_tool_call_is_a_folded_block_outside_the_answer(server: str, page: object) -> None:
+    p = page
+    scripted(
+        p,
+        "<|channel|>analysis<|message|>Compute.<|end|>"
+        "<|start|>assistant to=python<|channel|>analysis code<|message|>print(6 * 7)<|call|>"
+        "<|channel|>final<|message|>It is **42**.<|return|>",
+    )
+    p.goto(server + "/")  # type: ignore[attr-defined]
+    p.fill("#prompt", "6 times 7?")  # type: ignore[attr-defined]
+    p.press("#prompt", "Enter")  # type: ignore[attr-defined]
+    message = p.locator(".message.assistant").last  # type: ignore[attr-defined]
+    sync_api.expect(message.locator(".answer")).to_have_text("It is 42.")
+    tool = message.locator("details.tool")
+    sync_api.expect(tool.locator("summary")).to_have_text("python: 42")
+    assert tool.get_attribute("open") is None  # folded
+    tool.locator("summary").click()
+    sync_api.expect(tool.locator(".tool-input")).to_have_text("print(6 * 7)")
+    sync_api.expect(tool.locator(".tool-output")).to_have_text("42")
+    p.reload()  # type: ignore[attr-defined]
+    sync_api.expect(p.locator(".message.assistant details.tool summary").last).to_have_text("python: 42")

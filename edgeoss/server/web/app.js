@@ -60,6 +60,62 @@ function renderList() {
   }
 }
 
+// Model output is markdown, rendered by marked and then sanitized by DOMPurify (both
+// shipped in /static/vendor). Raw HTML in the output is never markup: marked's html
+// tokens are written back as escaped text, so "<b>" reads as "<b>"; DOMPurify is the
+// second wall (no script, no event handlers, links only to http, https and mailto).
+const escapeHtml = (text) =>
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+const markdown = new marked.Marked({
+  gfm: true,
+  breaks: false,
+  renderer: { html: (token) => escapeHtml(token.text ?? token.raw ?? "") },
+});
+const SAFE_URL = /^(?:https?:|mailto:|#)/i;
+
+function renderMarkdown(element, text) {
+  const html = DOMPurify.sanitize(markdown.parse(text), {
+    ALLOWED_URI_REGEXP: SAFE_URL,
+    FORBID_TAGS: ["style", "form", "input", "button", "iframe", "img", "svg", "math"],
+  });
+  element.innerHTML = html;
+  for (const link of element.querySelectorAll("a[href]")) {
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+  }
+  for (const pre of element.querySelectorAll("pre")) {
+    const copy = document.createElement("button");
+    copy.type = "button";
+    copy.className = "copy";
+    copy.textContent = "Copy";
+    copy.onclick = () => {
+      const code = pre.querySelector("code");
+      navigator.clipboard.writeText((code || pre).textContent).then(
+        () => { copy.textContent = "Copied"; setTimeout(() => { copy.textContent = "Copy"; }, 1500); },
+        () => { copy.textContent = "Copy failed"; },
+      );
+    };
+    pre.prepend(copy);
+  }
+}
+
+// What edgeoss's tools did (python): folded blocks beside the reasoning, text only.
+function toolView(activity) {
+  const details = document.createElement("details");
+  details.className = "tool";
+  const summary = document.createElement("summary");
+  const first = (activity.output || "").trim().split("\n")[0] || "no output";
+  summary.textContent = `${activity.tool}: ${first.slice(0, 80)}`;
+  const code = document.createElement("pre");
+  code.className = "tool-input";
+  code.textContent = activity.input;
+  const output = document.createElement("pre");
+  output.className = "tool-output";
+  output.textContent = activity.output;
+  details.append(summary, code, output);
+  return details;
+}
+
 function messageView(m) {
   const div = document.createElement("div");
   div.className = "message " + m.role;
@@ -79,20 +135,23 @@ function messageView(m) {
   text.textContent = m.reasoning || "";
   details.append(summary, text);
   details.hidden = !m.reasoning;
+  const tools = document.createElement("div");
+  tools.className = "tools";
+  for (const activity of m.tools || []) tools.append(toolView(activity));
   const answer = document.createElement("div");
   answer.className = "answer";
-  answer.textContent = m.content || "";
+  renderMarkdown(answer, m.content || "");
   const meta = document.createElement("div");
   meta.className = "meta";
   meta.textContent = m.meta || "";
-  div.append(details, answer, meta);
+  div.append(details, tools, answer, meta);
   if (m.error) {
     const error = document.createElement("div");
     error.className = "error";
     error.textContent = m.error;
     div.append(error);
   }
-  return { div, details, summary, text, answer, meta };
+  return { div, details, summary, text, tools, answer, meta };
 }
 
 function renderMessages() {
@@ -129,7 +188,7 @@ async function send(text) {
   const c = conversation();
   if (c.messages.length === 0) c.title = text.slice(0, 40);
   c.messages.push({ role: "user", content: text });
-  const reply = { role: "assistant", content: "", reasoning: "" };
+  const reply = { role: "assistant", content: "", reasoning: "", tools: [] };
   c.messages.push(reply);
   save();
   renderAll();
@@ -188,7 +247,11 @@ async function send(text) {
               view.summary.textContent = reply.reasoningSummary;
             }
             reply.content += delta.content;
-            view.answer.textContent = reply.content;
+            renderMarkdown(view.answer, reply.content);
+          }
+          for (const activity of (delta.edgeoss && delta.edgeoss.tool_activity) || []) {
+            reply.tools.push(activity);
+            view.tools.append(toolView(activity));
           }
           if (choice.finish_reason && choice.finish_reason !== "stop") {
             reply.meta = "finished: " + choice.finish_reason;
