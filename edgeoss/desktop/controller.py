@@ -15,6 +15,7 @@ from edgeoss.desktop.settings import TraySettings
 from edgeoss.desktop.supervisor import Status, Supervisor
 from edgeoss.harmony import EFFORTS
 from edgeoss.paths import paths
+from edgeoss.tools import TOOL_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Controller:
     # ----------------------------------------------------------------- actions
 
     def start(self) -> None:
-        self.supervisor.start(self.settings.model, self.settings.port, self.settings.effort)
+        self.supervisor.start(self.settings.model, self.settings.port, self.settings.effort, self.settings.tools)
         self.status = Status("starting", port=self.settings.port)
 
     def stop(self) -> None:
@@ -102,6 +103,23 @@ class Controller:
         if effort not in EFFORTS:
             raise ValueError(f"effort {effort!r}")
         self.settings.effort = effort
+        self.settings.save()
+        self._restart_if_running()
+
+    def tool_available(self, name: str) -> bool:
+        """Whether this machine can run the tool (python: a sandbox); the menu greys it out if not."""
+        if name != "python":
+            return False
+        from edgeoss.tools import sandbox
+
+        return sandbox.status().available
+
+    def toggle_tool(self, name: str) -> None:
+        """Turn a tool on or off for the server; a running server restarts with it."""
+        if name not in TOOL_NAMES:
+            raise ValueError(f"tool {name!r}")
+        tools = self.settings.tools
+        self.settings.tools = [t for t in tools if t != name] if name in tools else [*tools, name]
         self.settings.save()
         self._restart_if_running()
 

@@ -1,15 +1,16 @@
-"""What the tray remembers between runs: the model, the reasoning effort, the port."""
+"""What the tray remembers between runs: the model, the reasoning effort, the port, the tools."""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgeoss import constants, fsutil
 from edgeoss.harmony import EFFORTS
 from edgeoss.paths import paths
+from edgeoss.tools import TOOL_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ class TraySettings:
     model: str | None = None  # None: the planner's choice among installed models (or the demo)
     effort: str = "medium"
     port: int = constants.DEFAULT_PORT
+    tools: list[str] = field(default_factory=list)  # the tools the server runs for the model: none unless turned on
 
     @staticmethod
     def file() -> Path:
@@ -32,6 +34,7 @@ class TraySettings:
                 model=data.get("model") if isinstance(data.get("model"), str) else None,
                 effort=data.get("effort") if data.get("effort") in EFFORTS else "medium",
                 port=int(data.get("port", constants.DEFAULT_PORT)),
+                tools=[t for t in tools if t in TOOL_NAMES] if isinstance(tools := data.get("tools"), list) else [],
             )
         except FileNotFoundError:
             return cls()

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -70,7 +71,7 @@ class Supervisor:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._port}"
 
-    def start(self, model: str | None, port: int, effort: str) -> None:
+    def start(self, model: str | None, port: int, effort: str, tools: Sequence[str] = ()) -> None:
         with self._lock:
             if self._process is not None and self._process.poll() is None:
                 return
@@ -78,6 +79,8 @@ class Supervisor:
             self._open_log()
             command = [*edgeoss_command(), "serve", *([model] if model else []), "--port", str(port)]
             command += ["--effort", effort]
+            if tools:
+                command += ["--tools", ",".join(tools)]
             env = dict(os.environ)
             if getattr(sys, "frozen", False):
                 env["PYINSTALLER_RESET_ENVIRONMENT"] = "1"

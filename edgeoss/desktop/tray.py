@@ -3,7 +3,7 @@
     python -m edgeoss.desktop.tray          (the same as `edgeoss tray`)
 
 The menu shows the server's state (model, backend, port, tokens/s) and offers
-Start/Stop server, Open chat, Choose model, Reasoning effort, Open logs,
+Start/Stop server, Open chat, Choose model, Reasoning effort, Tools for the model, Open logs,
 Start at login and Quit. A background thread polls the server every
 POLL_S seconds and redraws the icon and menu when something changed; a
 server that crashed shows as crashed, and the tray stays.
@@ -21,6 +21,7 @@ from typing import Any
 from edgeoss.desktop.controller import PLANNED, Controller
 from edgeoss.errors import NoDesktopError
 from edgeoss.harmony import EFFORTS
+from edgeoss.tools import TOOL_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,15 @@ def build_menu(controller: Controller, pystray: Any) -> Any:
             radio=True,
         )
 
+    def tool_item(name: str) -> Any:
+        available = controller.tool_available(name)
+        return Item(
+            f"{name} (sandboxed)" if available else f"{name} (no sandbox on this machine)",
+            lambda: controller.toggle_tool(name),
+            checked=lambda _item: name in controller.settings.tools,
+            enabled=available,
+        )
+
     return Menu(
         Item(lambda _item: controller.status_line(), None, enabled=False),
         Menu.SEPARATOR,
@@ -99,6 +109,7 @@ def build_menu(controller: Controller, pystray: Any) -> Any:
         Item("Open chat", controller.open_chat, default=True),
         Item("Choose model", Menu(lambda: models())),
         Item("Reasoning effort", Menu(*(effort_item(e) for e in EFFORTS))),
+        Item("Tools for the model", Menu(*(tool_item(t) for t in TOOL_NAMES))),
         Item("Open logs", controller.open_logs),
         Item(
             "Start at login",

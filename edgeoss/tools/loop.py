@@ -32,7 +32,7 @@ from edgeoss.errors import ToolUnavailableError, UsageError
 from edgeoss.runtime.reply import Reply, prompt_for, stream_ids
 from edgeoss.runtime.reply import stream as plain_stream
 from edgeoss.server import generation
-from edgeoss.tools import sandbox
+from edgeoss.tools import TOOL_NAMES, sandbox
 from edgeoss.tools.python_tool import Limits, Sessions
 
 MAX_CALLS = 8
@@ -75,10 +75,6 @@ class Toolbox:
     def close(self) -> None:
         if self.python is not None:
             self.python.close()
-
-
-TOOL_NAMES = ("python",)
-"""What `edgeoss serve --tools` and `edgeoss chat --tools` take."""
 
 
 def parse_tools(text: str) -> tuple[str, ...]:

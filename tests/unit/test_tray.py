@@ -80,3 +80,45 @@ def test_without_a_desktop_the_tray_says_what_to_do(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(tray.NoDesktopError, match="desktop session"):
         tray.make_icon(Controller(TraySettings(), Supervisor()))
+
+
+def test_the_tools_setting_is_remembered_and_reaches_the_server_command(
+    controller: tuple[Controller, Opened], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, _ = controller
+    monkeypatch.setattr(c, "tool_available", lambda name: True)
+    started: list[tuple[object, ...]] = []
+    monkeypatch.setattr(c.supervisor, "start", lambda *args: started.append(args))
+    icon = tray.make_icon(c)
+    tools_menu = items(icon.menu)["Tools for the model"].submenu
+    entry = items(tools_menu)["python (sandboxed)"]
+    assert not entry.checked  # off until turned on
+    entry(icon)
+    assert entry.checked and TraySettings.load().tools == ["python"]
+    c.start()
+    assert started[-1][-1] == ["python"]
+    entry(icon)
+    assert not entry.checked and TraySettings.load().tools == []
+
+
+def test_without_a_sandbox_the_python_tool_cannot_be_turned_on(
+    controller: tuple[Controller, Opened], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, _ = controller
+    monkeypatch.setattr(c, "tool_available", lambda name: False)
+    tools_menu = items(tray.make_icon(c).menu)["Tools for the model"].submenu
+    entry = items(tools_menu)["python (no sandbox on this machine)"]
+    assert not entry.enabled
+
+
+def test_the_supervisor_passes_the_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def spawn(command: list[str], *args: object, **kwargs: object) -> tuple[object, object]:
+        seen.append(command)
+        raise RuntimeError("not starting anything in a unit test")
+
+    monkeypatch.setattr("edgeoss.desktop.supervisor.lifeline.spawn", spawn)
+    with pytest.raises(RuntimeError):
+        Supervisor().start(None, 8734, "low", ["python"])
+    assert seen[0][-2:] == ["--tools", "python"]
