@@ -168,6 +168,15 @@ def status() -> Status:
     if sys.platform != "linux":
         where = {"darwin": "macOS", "win32": "Windows"}.get(sys.platform, sys.platform)
         return Status("", False, f"edgeoss has no sandbox for {where} yet", "run edgeoss on Linux with bubblewrap")
+    if getattr(sys, "frozen", False):
+        # The binary's Python lives inside the binary: nothing the sandbox could mount as a
+        # read-only installation. (Not built yet; the pip install has one.)
+        return Status(
+            "",
+            False,
+            "the edgeoss binary has no Python installation to give the sandbox",
+            "install edgeoss with pip (python3 -m pip install edgeoss) to use the python tool",
+        )
     if bubblewrap() is None:
         return Status("", False, "bubblewrap (bwrap) is not installed", FIX_INSTALL)
     try:

@@ -98,3 +98,13 @@ def test_the_commands_refuse_an_unknown_tool_and_python_without_a_sandbox(no_bub
         blocked = runner.invoke(app, [*command, "--tools", "python"])
         assert blocked.exit_code == errors.ToolUnavailableError.exit_code, blocked.output
         assert "apt install bubblewrap" in blocked.output
+
+
+def test_the_binary_says_it_has_no_python_for_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.status.cache_clear()
+    monkeypatch.setattr(sandbox.sys, "frozen", True, raising=False)
+    try:
+        status = sandbox.status()
+        assert not status.available and "binary" in status.detail and "pip" in status.fix
+    finally:
+        sandbox.status.cache_clear()
