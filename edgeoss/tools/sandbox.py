@@ -99,6 +99,9 @@ def argv(
     cmd += ["--clearenv"]
     if os.geteuid() == 0:
         cmd += ["--cap-drop", "ALL"]  # as root bubblewrap would otherwise keep them
+    # /tmp first: a tmpfs mounted after the binds would hide any of them that lives under /tmp
+    # (a checkout or a virtual environment there).
+    cmd += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     cmd += ["--ro-bind", "/usr", "/usr"]
     for link in _SYSTEM_LINKS:
         if os.path.islink(link):
@@ -111,7 +114,7 @@ def argv(
     for path in dict.fromkeys(str(p) for p in read_only):
         if not path.startswith("/usr/"):
             cmd += ["--ro-bind", path, path]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
     cmd += ["--bind", str(scratch), SCRATCH, "--chdir", SCRATCH]
     # The root is bubblewrap's own tmpfs: read-only, or files written there would take memory
     # that no limit of the interpreter's counts.

@@ -158,3 +158,20 @@ def test_nothing_else_is_visible_or_allowed(session: python_tool.PythonSession) 
     assert caps == "['0000000000000000', '0000000000000000']"
     env = ok(session.run("import os\nsorted(os.environ)"))
     assert "EDGEOSS_HOME" not in env and "HF_TOKEN" not in env and "EDGEOSS_API_KEY" not in env
+
+
+def test_a_read_only_folder_under_tmp_is_there_and_read_only(tmp_path: Path) -> None:
+    """The sandbox's own /tmp must not hide a bound folder that lives under the host's /tmp
+    (a checkout or a virtual environment there: found on a clean clone in /tmp)."""
+    folder = tmp_path / "installed"
+    folder.mkdir()
+    (folder / "module.py").write_text("VALUE = 1\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    # No shell: the sandbox starts no second process; each command is one exec.
+    read = sandbox.spawn(["/usr/bin/cat", f"{folder}/module.py"], scratch=scratch, read_only=[folder])
+    out, err = read.communicate(timeout=20)
+    assert out.decode() == "VALUE = 1\n", err.decode()
+    write = sandbox.spawn(["/usr/bin/touch", f"{folder}/new"], scratch=scratch, read_only=[folder])
+    _, err = write.communicate(timeout=20)
+    assert write.returncode != 0 and b"Read-only" in err and not (folder / "new").exists()
