@@ -13,13 +13,16 @@ ENV_LOG_LEVEL = "EDGEOSS_LOG_LEVEL"
 """Level of the rotating log file (DEBUG, INFO, ...); INFO by default."""
 
 ENV_API_KEY = "EDGEOSS_API_KEY"
+"""`edgeoss serve --api-key`'s value, kept out of the process list."""
+
+ENV_BROWSER_SEARCH = "EDGEOSS_BROWSER_SEARCH"
+"""The browser tool's search: a SearXNG URL, or ddgs (`--browser-search`)."""
 
 # Set by edgeoss for a child process it starts (the tray's server), never by a user:
 # the read end of a pipe whose other end the parent holds (POSIX), and the parent's pid.
 # The child stops when the pipe reaches end-of-file or the parent is gone (lifeline.py).
 ENV_PARENT_PIPE = "EDGEOSS_PARENT_PIPE"
 ENV_PARENT_PID = "EDGEOSS_PARENT_PID"
-"""`edgeoss serve --api-key`'s value, kept out of the process list."""
 
 # Read by openai-harmony (its Rust core) to find o200k_base.tiktoken locally.
 ENV_TIKTOKEN_ENCODINGS_BASE = "TIKTOKEN_ENCODINGS_BASE"

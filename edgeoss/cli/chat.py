@@ -9,6 +9,14 @@ import typer
 
 from edgeoss.cli.output import err, reported
 from edgeoss.cli.run import BACKEND_HELP, open_chosen
+from edgeoss.cli.tool import (
+    AllowPrivateOption,
+    BrowserSearchOption,
+    ToolsOption,
+    ToolTimeoutOption,
+    tool_settings,
+)
+from edgeoss.tools import PYTHON_TIMEOUT_S
 
 
 def chat(
@@ -17,7 +25,10 @@ def chat(
     effort: Annotated[str, typer.Option(help="Reasoning effort: low, medium or high.")] = "medium",
     reasoning: Annotated[str, typer.Option(help="Reasoning display: fold (one line), show or hide.")] = "fold",
     max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens per reply.")] = 2048,
-    tools: Annotated[str, typer.Option(help="Tools the model may use, comma-separated: python (off by default).")] = "",
+    tools: ToolsOption = "",
+    tool_timeout: ToolTimeoutOption = PYTHON_TIMEOUT_S,
+    browser_search: BrowserSearchOption = "",
+    browser_allow_private: AllowPrivateOption = False,
 ) -> None:
     """Talk to a model: /effort low|medium|high, /reasoning fold|show|hide, /show, /clear, /exit;
     end a line with \\ to continue it."""
@@ -32,7 +43,8 @@ def chat(
     with reported():
         chat_view.check_mode(reasoning)
         harmony.check_effort(effort)
-        toolbox = loop.toolbox_of(loop.parse_tools(tools))
+        settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
+        toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings)
         engine, chosen = open_chosen(model, backend)
         turns: list[harmony.Turn] = []
         last_reasoning = ""

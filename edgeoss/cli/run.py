@@ -9,7 +9,15 @@ import typer
 
 from edgeoss import backends
 from edgeoss.cli.output import err, print_json, reported
+from edgeoss.cli.tool import (
+    AllowPrivateOption,
+    BrowserSearchOption,
+    ToolsOption,
+    ToolTimeoutOption,
+    tool_settings,
+)
 from edgeoss.errors import UsageError
+from edgeoss.tools import PYTHON_TIMEOUT_S
 
 if TYPE_CHECKING:
     from edgeoss.engines.base import Engine
@@ -49,7 +57,10 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Reasoning, content, tool calls, usage and timings as JSON.")
     ] = False,
-    tools: Annotated[str, typer.Option(help="Tools the model may use, comma-separated: python (off by default).")] = "",
+    tools: ToolsOption = "",
+    tool_timeout: ToolTimeoutOption = PYTHON_TIMEOUT_S,
+    browser_search: BrowserSearchOption = "",
+    browser_allow_private: AllowPrivateOption = False,
 ) -> None:
     """Answer one prompt and exit."""
     import threading
@@ -64,7 +75,8 @@ def run(
             raise UsageError("give a PROMPT, or a MODEL and a PROMPT")
         model, prompt = (None, args[0]) if len(args) == 1 else (args[0], args[1])
         harmony.check_effort(effort)
-        toolbox = loop.toolbox_of(loop.parse_tools(tools))
+        settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
+        toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings)
         engine, chosen = open_chosen(model, backend)
         reply = generate.Reply()
         cancel = threading.Event()

@@ -9,6 +9,14 @@ import typer
 from edgeoss import constants
 from edgeoss.cli.output import reported
 from edgeoss.cli.run import BACKEND_HELP
+from edgeoss.cli.tool import (
+    AllowPrivateOption,
+    BrowserSearchOption,
+    ToolsOption,
+    ToolTimeoutOption,
+    tool_settings,
+)
+from edgeoss.tools import PYTHON_TIMEOUT_S
 
 
 def serve(
@@ -38,12 +46,10 @@ def serve(
     log_prompts: Annotated[bool, typer.Option(help="Write prompts to the access log.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Pull the planned model without asking.")] = False,
     insecure: Annotated[bool, typer.Option(help="Allow a non-loopback address without an API key.")] = False,
-    tools: Annotated[
-        str, typer.Option(help="Tools edgeoss runs for the model, comma-separated: python (off by default).")
-    ] = "",
-    tool_timeout: Annotated[
-        float, typer.Option(min=1, help="Seconds one python call may run before its sandbox is killed.")
-    ] = 120.0,
+    tools: ToolsOption = "",
+    tool_timeout: ToolTimeoutOption = PYTHON_TIMEOUT_S,
+    browser_search: BrowserSearchOption = "",
+    browser_allow_private: AllowPrivateOption = False,
 ) -> None:
     """Serve a model: OpenAI Chat Completions and Responses, Ollama routes, and a web chat at /."""
     from edgeoss import harmony
@@ -54,9 +60,10 @@ def serve(
 
     with reported():
         harmony.check_effort(effort)
+        settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
         options = ServeOptions(
-            tools=loop.parse_tools(tools),
-            tool_timeout_s=tool_timeout,
+            tools=loop.parse_tools(tools, settings),
+            tool_settings=settings,
             effort=effort,
             host=host,
             port=port,

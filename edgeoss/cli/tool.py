@@ -9,8 +9,38 @@ from typing import Annotated
 
 import typer
 
+from edgeoss import constants
 from edgeoss.cli.output import out, print_json, reported
 from edgeoss.errors import UsageError
+from edgeoss.tools import PYTHON_TIMEOUT_S, ToolSettings
+
+# The options serve, run and chat share for the tools the model may use.
+ToolsOption = Annotated[
+    str, typer.Option("--tools", help="Tools the model may use, comma-separated: python, browser (off by default).")
+]
+ToolTimeoutOption = Annotated[
+    float, typer.Option("--tool-timeout", min=1, help="Seconds one python call may run before its sandbox is killed.")
+]
+BrowserSearchOption = Annotated[
+    str,
+    typer.Option(
+        "--browser-search",
+        envvar=constants.ENV_BROWSER_SEARCH,
+        help="The browser's search: a SearXNG URL (its JSON API), or ddgs. Without it, pages open by URL only.",
+    ),
+]
+AllowPrivateOption = Annotated[
+    bool,
+    typer.Option(
+        "--browser-allow-private",
+        help="Let the browser open pages on this computer and your own network (never 169.254.x.x). Off: safer.",
+    ),
+]
+
+
+def tool_settings(timeout: float, search: str, allow_private: bool) -> ToolSettings:
+    return ToolSettings(python_timeout_s=timeout, browser_search=search, browser_allow_private=allow_private)
+
 
 app = typer.Typer(
     name="tool",
@@ -25,7 +55,7 @@ MAX_CODE_BYTES = 1 << 20
 def python_cmd(
     file: Annotated[Path | None, typer.Argument(help="A Python file to run ('-': standard input).")] = None,
     code: Annotated[str | None, typer.Option("-c", help="The code to run.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds before the sandbox is killed.", min=0.1)] = 120.0,
+    timeout: Annotated[float, typer.Option(help="Seconds before the sandbox is killed.", min=0.1)] = PYTHON_TIMEOUT_S,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run Python in the python tool's sandbox: no network, no files but a scratch folder

@@ -108,6 +108,8 @@ class Controller:
 
     def tool_available(self, name: str) -> bool:
         """Whether this machine can run the tool (python: a sandbox); the menu greys it out if not."""
+        if name == "browser":
+            return True
         if name != "python":
             return False
         from edgeoss.tools import sandbox

@@ -92,8 +92,12 @@ def build_menu(controller: Controller, pystray: Any) -> Any:
 
     def tool_item(name: str) -> Any:
         available = controller.tool_available(name)
+        if name == "browser":
+            label = "browser (the public web only)"
+        else:
+            label = f"{name} (sandboxed)" if available else f"{name} (no sandbox on this machine)"
         return Item(
-            f"{name} (sandboxed)" if available else f"{name} (no sandbox on this machine)",
+            label,
             lambda: controller.toggle_tool(name),
             checked=lambda _item: name in controller.settings.tools,
             enabled=available,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgeoss import constants
+from edgeoss.tools import ToolSettings
 
 
 @dataclass
@@ -19,4 +20,4 @@ class ServeOptions:
     max_tokens: int = 32768  # default completion budget when a request names none (capped by the context)
     effort: str = "medium"  # reasoning effort when a request names none (serve --effort, the tray's setting)
     tools: tuple[str, ...] = ()  # the tools edgeoss runs for the model (serve --tools): none unless turned on
-    tool_timeout_s: float = 120.0  # one python call's wall-clock limit (serve --tool-timeout)
+    tool_settings: ToolSettings = field(default_factory=ToolSettings)  # --tool-timeout, --browser-*

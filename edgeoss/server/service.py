@@ -112,7 +112,7 @@ class Server:
 
     def __init__(self, host: ModelHost, options: ServeOptions, metrics: Metrics, processor_for: ProcessorFor | None):
         self.host, self.options, self.metrics, self.processor_for = host, options, metrics, processor_for
-        self.toolbox = loop.toolbox_of(options.tools, options.tool_timeout_s)
+        self.toolbox = loop.toolbox_of(options.tools, options.tool_settings)
 
     def names(self) -> set[str]:
         info = self.host.info

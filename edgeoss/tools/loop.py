@@ -32,7 +32,8 @@ from edgeoss.errors import ToolUnavailableError, UsageError
 from edgeoss.runtime.reply import Reply, prompt_for, stream_ids
 from edgeoss.runtime.reply import stream as plain_stream
 from edgeoss.server import generation
-from edgeoss.tools import TOOL_NAMES, sandbox
+from edgeoss.tools import TOOL_NAMES, ToolSettings, sandbox, web
+from edgeoss.tools.browser import Browsers, search_backend
 from edgeoss.tools.python_tool import Limits, Sessions
 
 MAX_CALLS = 8
@@ -47,12 +48,15 @@ class Toolbox:
     """The tools this server (or this chat) runs for the model: none unless turned on."""
 
     python: Sessions | None = None
+    browser: Browsers | None = None
     max_calls: int = MAX_CALLS
 
     @property
     def builtin(self) -> tuple[str, ...]:
-        """gpt-oss's own tools that are on, for the system message (RenderOptions.builtin_tools)."""
-        return ("python",) if self.python is not None else ()
+        """gpt-oss's own tools that are on, for the system message (RenderOptions.builtin_tools),
+        in the order the official template renders them."""
+        on = {"python": self.python is not None, "browser": self.browser is not None}
+        return tuple(name for name in harmony.BUILTIN_TOOLS if on[name])
 
     @property
     def namespaces(self) -> frozenset[str]:
@@ -64,24 +68,34 @@ class Toolbox:
 
     def only(self, names: Sequence[str]) -> Toolbox:
         """This toolbox with only `names` on (one request's choice); the state is shared."""
-        return Toolbox(python=self.python if "python" in names else None, max_calls=self.max_calls)
+        return Toolbox(
+            python=self.python if "python" in names else None,
+            browser=self.browser if "browser" in names else None,
+            max_calls=self.max_calls,
+        )
 
     def run(self, call: harmony.ToolCall, conversation: str) -> str:
         """The tool's answer to `call`, as text for the model (blocking: run it in a thread)."""
-        if call.name == "python" and self.python is not None:
+        namespace, _, function = call.name.partition(".")
+        if namespace == "python" and not function and self.python is not None:
             return self.python.get(conversation).run(call.arguments).text()
+        if namespace == "browser" and self.browser is not None:
+            return self.browser.get(conversation).call(function, call.arguments)
         return f"there is no tool {call.name!r} here; the tools are: {', '.join(sorted(self.namespaces)) or 'none'}"
 
     def close(self) -> None:
         if self.python is not None:
             self.python.close()
+        if self.browser is not None:
+            self.browser.close()
 
 
-def parse_tools(text: str) -> tuple[str, ...]:
-    """`--tools python,...` as names, each checked to run here: a usage error for an
-    unknown name, ToolUnavailableError (with the fix) for python without a sandbox."""
+def parse_tools(text: str, settings: ToolSettings | None = None) -> tuple[str, ...]:
+    """`--tools python,browser` as names, each checked to run here: a usage error for an
+    unknown name or a bad search URL, ToolUnavailableError (with the fix) for python
+    without a sandbox."""
     names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
-    toolbox_of(names)
+    toolbox_of(names, settings).close()
     if "python" in names:
         status = sandbox.status()
         if not status.available:
@@ -89,13 +103,22 @@ def parse_tools(text: str) -> tuple[str, ...]:
     return names
 
 
-def toolbox_of(names: Sequence[str], timeout_s: float = Limits.timeout_s) -> Toolbox:
+def toolbox_of(names: Sequence[str], settings: ToolSettings | None = None) -> Toolbox:
     """The tools named, turned on; a usage error for a name edgeoss has no tool for."""
+    settings = settings or ToolSettings()
     unknown = sorted(set(names) - set(TOOL_NAMES))
     if unknown:
         raise UsageError(f"no tool named {', '.join(unknown)}", hint=f"the tools are: {', '.join(TOOL_NAMES)}")
-    python = Sessions(Limits(timeout_s=timeout_s)) if "python" in names else None
-    return Toolbox(python=python)
+    python = Sessions(Limits(timeout_s=settings.python_timeout_s)) if "python" in names else None
+    browser = None
+    if "browser" in names:
+        policy = web.Policy(allow_private=settings.browser_allow_private)
+        try:
+            search = search_backend(settings.browser_search, policy)
+        except web.FetchError as exc:
+            raise UsageError(f"--browser-search: {exc}", hint="give a SearXNG URL (http or https), or ddgs") from None
+        browser = Browsers(search, policy)
+    return Toolbox(python=python, browser=browser)
 
 
 def conversation_key(turns: Sequence[harmony.Turn]) -> str:

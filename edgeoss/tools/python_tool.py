@@ -24,13 +24,14 @@ import sysconfig
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgeoss import fsutil
 from edgeoss.errors import ToolUnavailableError
 from edgeoss.paths import paths
-from edgeoss.tools import python_worker, sandbox
+from edgeoss.tools import PYTHON_TIMEOUT_S, python_worker, sandbox
+from edgeoss.tools.conversations import PerConversation
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ NAME = "python"
 class Limits:
     """What one python session may use. The defaults suit a laptop shared with the model."""
 
-    timeout_s: float = 120.0  # per call, wall clock: the figure the model's tool description states
+    timeout_s: float = PYTHON_TIMEOUT_S  # per call, wall clock
     memory_bytes: int = 2 << 30  # address space of the interpreter
     cpu_seconds: int = 600  # CPU time over the session's life
     file_bytes: int = 256 << 20  # the largest file it may write
@@ -252,34 +253,10 @@ class PythonSession:
         return self._proc is not None and self._proc.poll() is None
 
 
-@dataclass
-class Sessions:
+class Sessions(PerConversation[PythonSession]):
     """One python session per conversation, with idle expiry and a bound on how many live."""
 
-    limits: Limits = field(default_factory=Limits)
-    scratch_root: Path | None = None
-    _by_key: dict[str, PythonSession] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, key: str) -> PythonSession:
-        with self._lock:
-            now = time.monotonic()
-            for stale in [k for k, s in self._by_key.items() if now - s.last_used > self.limits.idle_s]:
-                self._by_key.pop(stale).close()
-            session = self._by_key.get(key)
-            if session is None:
-                while len(self._by_key) >= self.limits.max_sessions:
-                    oldest = min(self._by_key, key=lambda k: self._by_key[k].last_used)
-                    self._by_key.pop(oldest).close()
-                session = self._by_key[key] = PythonSession(self.limits, self.scratch_root)
-            session.last_used = now
-            return session
-
-    def __len__(self) -> int:
-        return len(self._by_key)
-
-    def close(self) -> None:
-        with self._lock:
-            for session in self._by_key.values():
-                session.close()
-            self._by_key.clear()
+    def __init__(self, limits: Limits | None = None, scratch_root: Path | None = None) -> None:
+        self.limits = limits or Limits()
+        lim = self.limits
+        super().__init__(lambda: PythonSession(lim, scratch_root), lim.max_sessions, lim.idle_s)

@@ -10,7 +10,7 @@ the scripted id can be sampled. Requests without it sample freely.
     python tests/support/scripted_server.py MODEL.gguf|ONNX_DIR PORT [--backend llama.cpp|ort]
         [--parallel N] [--queue N] [--ctx N]
         [--api-key K] [--keep-alive S] [--max-body N] [--timeout S] [--host H] [--cors-origin O] [--log-prompts]
-        [--tools python] [--tool-timeout S]
+        [--tools python,browser] [--tool-timeout S] [--browser-search URL] [--browser-allow-private]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from edgeoss.engines.loader import open_server_engine
 from edgeoss.server.app import create_app
 from edgeoss.server.host import ModelHost, ModelInfo, parse_keep_alive
 from edgeoss.server.options import ServeOptions
+from edgeoss.tools import ToolSettings
 from forced import ForcedScript
 
 
@@ -60,6 +61,8 @@ def main() -> None:
     p.add_argument("--log-prompts", action="store_true")
     p.add_argument("--tools", default="")
     p.add_argument("--tool-timeout", type=float, default=120.0)
+    p.add_argument("--browser-search", default="")
+    p.add_argument("--browser-allow-private", action="store_true")
     a = p.parse_args()
     logs.setup(0)
     size = (
@@ -84,7 +87,11 @@ def main() -> None:
         request_timeout_s=a.timeout or None,
         log_prompts=a.log_prompts,
         tools=tuple(t for t in a.tools.split(",") if t),
-        tool_timeout_s=a.tool_timeout,
+        tool_settings=ToolSettings(
+            python_timeout_s=a.tool_timeout,
+            browser_search=a.browser_search,
+            browser_allow_private=a.browser_allow_private,
+        ),
     )
     uvicorn.run(create_app(host, options, script_for), host=a.host, port=a.port, log_config=None, access_log=False)
 
