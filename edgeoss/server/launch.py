@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from rich.console import Console
 
@@ -151,7 +152,6 @@ def banner(host: ModelHost, options: ServeOptions) -> None:
 
 
 def run(request: ServeRequest, ask: Callable[[str], bool] = _ask_in_terminal) -> None:
-    import uvicorn
 
     check_safety(request)
     o = request.options
@@ -165,4 +165,25 @@ def run(request: ServeRequest, ask: Callable[[str], bool] = _ask_in_terminal) ->
     banner(host, options)
     app = create_app(host, options)
     lifeline.watch()  # started by the tray: stop when it is gone
-    uvicorn.run(app, host=o.host, port=o.port, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    run_app(app, o.host, o.port)
+
+
+KEEP_ALIVE_S = 75
+"""How long an idle connection stays open. Longer than clients keep theirs (httpx 5 s, aiohttp
+15 s, browsers up to 60 s), so a client never sends a request on a connection the server is
+closing at that moment (uvicorn's default, 5 s, equals httpx's and races it: a reset)."""
+
+
+def run_app(app: Any, host: str, port: int) -> None:
+    """uvicorn on `app`, as every edgeoss server runs (the tests' scripted server too)."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )

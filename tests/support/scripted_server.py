@@ -20,7 +20,6 @@ import base64
 import sys
 from pathlib import Path
 
-import uvicorn
 from fastapi import Request
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -30,6 +29,7 @@ from edgeoss.engines.base import LoadSettings, LogitsProcessor
 from edgeoss.engines.loader import open_server_engine
 from edgeoss.server.app import create_app
 from edgeoss.server.host import ModelHost, ModelInfo, parse_keep_alive
+from edgeoss.server.launch import run_app
 from edgeoss.server.options import ServeOptions
 from edgeoss.tools import ToolSettings
 from forced import ForcedScript
@@ -93,7 +93,7 @@ def main() -> None:
             browser_allow_private=a.browser_allow_private,
         ),
     )
-    uvicorn.run(create_app(host, options, script_for), host=a.host, port=a.port, log_config=None, access_log=False)
+    run_app(create_app(host, options, script_for), a.host, a.port)
 
 
 if __name__ == "__main__":
