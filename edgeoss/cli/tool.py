@@ -98,3 +98,39 @@ def _source(file: Path | None, code: str | None) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{file} is not UTF-8 text: {exc}") from exc
+
+
+@app.command("browser")
+def browser_cmd(
+    action: Annotated[str, typer.Argument(help="search, open or find.")],
+    args: Annotated[list[str], typer.Argument(help="search QUERY | open URL | find URL PATTERN")],
+    loc: Annotated[int, typer.Option(help="open: the first line to show.")] = -1,
+    lines: Annotated[int, typer.Option(help="open: how many lines (default: about 1024 tokens).")] = -1,
+    browser_search: BrowserSearchOption = "",
+    browser_allow_private: AllowPrivateOption = False,
+) -> None:
+    """Run the browser tool as the model would: the same fetch (the public web only, unless
+    --browser-allow-private), the same search, the same page view it reads."""
+    import json
+
+    from edgeoss.tools import browser, web
+
+    with reported():
+        policy = web.Policy(allow_private=browser_allow_private)
+        try:
+            search = browser.search_backend(browser_search, policy)
+        except web.FetchError as exc:
+            raise UsageError(f"--browser-search: {exc}") from None
+        session = browser.BrowserSession(search, policy)
+        if action == "search" and args:
+            shown = session.call("search", json.dumps({"query": " ".join(args)}))
+        elif action == "open" and len(args) == 1:
+            shown = session.call("open", json.dumps({"id": args[0], "loc": loc, "num_lines": lines}))
+        elif action == "find" and len(args) == 2:
+            opened = session.call("open", json.dumps({"id": args[0]}))
+            shown = session.call("find", json.dumps({"pattern": args[1]})) if session.stack else opened
+        else:
+            raise UsageError("usage: edgeoss tool browser search QUERY | open URL | find URL PATTERN")
+        out.print(shown, highlight=False, markup=False, soft_wrap=True)
+        if not session.stack:
+            raise typer.Exit(1)  # nothing could be shown: the text above says why

@@ -221,3 +221,74 @@ def test_responses_without_the_tool_asked_does_not_run_it(server: str) -> None:
     assert "code_interpreter_call" not in r.text
     off = httpx.post(f"{server}/v1/responses", json={"input": "x", "tools": [{"type": "web_search"}]}, timeout=60)
     assert off.status_code == 400 and "browser tool is not in edgeoss yet" in off.json()["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def browsing(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A server with the browser on, searching the imitation SearXNG of tests/support/local_web.py;
+    private addresses allowed (the test-only setting: everything here is on 127.0.0.1)."""
+    from local_web import local_web
+
+    log = tmp_path_factory.mktemp("browsing") / "server.log"
+    with local_web() as (site, _), running_server(
+        tiny_gguf,
+        "--parallel", "1", "--ctx", "16384", "--tools", "browser",
+        "--browser-search", site, "--browser-allow-private",
+        log=log,
+    ) as url:  # fmt: skip
+        yield url, site
+
+
+def browser_call(function: str, arguments: str, thought: str = "Look it up.") -> str:
+    return (
+        f"<|channel|>analysis<|message|>{thought}<|end|>"
+        f"<|start|>assistant to=browser.{function}<|channel|>analysis code<|message|>{arguments}<|call|>"
+    )
+
+
+def test_search_then_open_then_a_cited_answer(browsing: tuple[str, str]) -> None:
+    server, site = browsing
+    script = (
+        browser_call("search", '{"query": "moon distance"}')
+        + browser_call("open", '{"id": 0}', "Open the first result.")
+        + final("About 384,400 km 【1†L4-L5】.")
+    )
+    reply = chat(server, script, first="How far is the Moon?", max_tokens=600)
+    message = reply["choices"][0]["message"]  # type: ignore[index]
+    activity = message["edgeoss"]["tool_activity"]
+    assert [a["tool"] for a in activity] == ["browser.search", "browser.open"]
+    assert activity[0]["output"].startswith("[0] moon distance") and "【0†The Moon" in activity[0]["output"]
+    assert activity[1]["output"].startswith(f"[1] The Moon ({site}/moon)") and "384,400 km" in activity[1]["output"]
+    assert message["content"].startswith("About 384,400 km")
+
+
+def test_responses_reports_web_search_calls(browsing: tuple[str, str]) -> None:
+    server, _ = browsing
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="none")
+    script = browser_call("search", '{"query": "mars"}') + final("Mars is the fourth planet.")
+    events = list(
+        client.responses.create(
+            model="synthetic",
+            input="responses browse",
+            tools=[{"type": "web_search"}],
+            max_output_tokens=400,
+            stream=True,
+            extra_headers=script_header(script),
+        )
+    )
+    types = [e.type for e in events if e.type.startswith("response.web_search_call")]
+    assert types == [
+        "response.web_search_call.in_progress",
+        "response.web_search_call.searching",
+        "response.web_search_call.completed",
+    ]
+    final_response = events[-1].response
+    call = next(item for item in final_response.output if item.type == "web_search_call")
+    assert call.status == "completed" and call.action.type == "search" and call.action.query == "mars"
+    assert final_response.output_text == "Mars is the fourth planet."
+
+
+def test_with_the_browser_off_a_browser_call_fetches_nothing(server: str) -> None:
+    """The python-only server has no browser: a call to it is answered by nothing, fetches nothing."""
+    reply = chat(server, browser_call("open", '{"id": "http://192.168.1.1/"}') + final("x"), first="router")
+    assert "edgeoss" not in reply["choices"][0]["message"]  # type: ignore[index]

@@ -115,3 +115,24 @@ def test_a_searxng_that_is_not_there_says_so() -> None:
     gone = browser.BrowserSession(browser.Searxng("http://127.0.0.1:9", ALLOWED), ALLOWED)
     said = gone.call("search", '{"query": "moon"}')
     assert said.startswith("Error during search for `moon`:") and "connect" in said
+
+
+def test_the_command_shows_what_the_model_would_read(site: tuple[str, list[str]]) -> None:
+    from typer.testing import CliRunner
+
+    from edgeoss.cli import app
+
+    base, _ = site
+    runner = CliRunner()
+    refused = runner.invoke(app, ["tool", "browser", "open", base + "/moon"])
+    assert refused.exit_code == 1 and "loopback" in refused.output
+    opened = runner.invoke(app, ["tool", "browser", "open", base + "/moon", "--browser-allow-private"])
+    assert opened.exit_code == 0 and opened.output.startswith(f"[0] The Moon ({base}/moon)")
+    found = runner.invoke(app, ["tool", "browser", "find", base + "/moon", "regolith", "--browser-allow-private"])
+    assert found.exit_code == 0 and "Find results for text: `regolith`" in found.output
+    searched = runner.invoke(
+        app, ["tool", "browser", "search", "the", "moon", "--browser-search", base, "--browser-allow-private"]
+    )
+    assert searched.exit_code == 0 and searched.output.startswith("[0] the moon") and "【0†The Moon" in searched.output
+    usage = runner.invoke(app, ["tool", "browser", "fly", "x"])
+    assert usage.exit_code == 2

@@ -123,7 +123,7 @@ def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
     return turns
 
 
-HOSTED_ITEMS = ("code_interpreter_call",)
+HOSTED_ITEMS = ("code_interpreter_call", "web_search_call")
 
 
 def parse(
@@ -158,11 +158,9 @@ def parse(
     return ask, bool(body.get("stream")), Stored(turns, instructions or "")
 
 
-BUILTIN_TYPES = {"code_interpreter": "python"}
+BUILTIN_TYPES = {"code_interpreter": "python", "web_search": "browser", "web_search_preview": "browser"}
 """Responses' hosted tool types edgeoss runs itself, and the tool that does it."""
 NOT_HERE = {
-    "web_search": "the browser tool is not in edgeoss yet",
-    "web_search_preview": "the browser tool is not in edgeoss yet",
     "mcp": "MCP tools are not in edgeoss yet",
     "file_search": "edgeoss has no file search",
     "computer_use_preview": "edgeoss has no computer use",
@@ -364,8 +362,10 @@ class Builder:
         return events
 
     def _builtin_call(self, call: harmony.ToolCall) -> list[dict[str, Any]]:
-        """A code_interpreter_call item, as OpenAI's Responses streams one: added, in
-        progress, its code, interpreting (the answer follows in _builtin_result)."""
+        """A code_interpreter_call or web_search_call item, as OpenAI's Responses streams one
+        (the answer follows in _builtin_result)."""
+        if call.name.startswith("browser."):
+            return self._web_search_call(call)
         if call.name != "python":
             return []
         item: dict[str, Any] = {
@@ -392,11 +392,34 @@ class Builder:
         ]
         return events
 
+    def _web_search_call(self, call: harmony.ToolCall) -> list[dict[str, Any]]:
+        item: dict[str, Any] = {
+            "type": "web_search_call",
+            "id": _id("ws"),
+            "status": "in_progress",
+            "action": web_search_action(call),
+        }
+        self.output.append(item)
+        self.calls[call.id] = item
+        index = len(self.output) - 1
+        ids = {"item_id": item["id"], "output_index": index}
+        return [
+            self._event("response.output_item.added", output_index=index, item=dict(item)),
+            self._event("response.web_search_call.in_progress", **ids),
+            self._event("response.web_search_call.searching", **ids),
+        ]
+
     def _builtin_result(self, call: harmony.ToolCall, text: str) -> list[dict[str, Any]]:
         item = self.calls.pop(call.id, None)
         if item is None:
             return []
         index = self.output.index(item)
+        if item["type"] == "web_search_call":
+            item["status"] = "completed"
+            return [
+                self._event("response.web_search_call.completed", item_id=item["id"], output_index=index),
+                self._event("response.output_item.done", output_index=index, item=item),
+            ]
         item["outputs"], item["status"] = [{"type": "logs", "logs": text}], "completed"
         return [
             self._event("response.code_interpreter_call.completed", item_id=item["id"], output_index=index),
@@ -458,3 +481,20 @@ def complete(builder: Builder, outcome: Reply, store: ResponseStore, stored: Sto
     if builder.body.get("store", True):
         store.put(builder.id, builder.conversation(stored))
     return final
+
+
+def web_search_action(call: harmony.ToolCall) -> dict[str, Any]:
+    """What a browser call did, in the shape of a web_search_call's action (search, open_page, find)."""
+    try:
+        args = json.loads(call.arguments)
+    except ValueError:
+        args = {}
+    args = args if isinstance(args, dict) else {}
+    function = call.name.removeprefix("browser.")
+    if function == "search":
+        return {"type": "search", "query": str(args.get("query", ""))}
+    if function == "find":
+        return {"type": "find", "pattern": str(args.get("pattern", "")), "url": ""}
+    link = args.get("id", -1)
+    where = link if isinstance(link, str) else f"link {link} on page {args.get('cursor', -1)}"
+    return {"type": "open_page", "url": where}
