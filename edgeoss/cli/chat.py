@@ -12,8 +12,10 @@ from edgeoss.cli.run import BACKEND_HELP, open_chosen
 from edgeoss.cli.tool import (
     AllowPrivateOption,
     BrowserSearchOption,
+    McpOption,
     ToolsOption,
     ToolTimeoutOption,
+    mcp_hub,
     tool_settings,
 )
 from edgeoss.tools import PYTHON_TIMEOUT_S
@@ -29,6 +31,7 @@ def chat(
     tool_timeout: ToolTimeoutOption = PYTHON_TIMEOUT_S,
     browser_search: BrowserSearchOption = "",
     browser_allow_private: AllowPrivateOption = False,
+    mcp: McpOption = None,
 ) -> None:
     """Talk to a model: /effort low|medium|high, /reasoning fold|show|hide, /show, /clear, /exit;
     end a line with \\ to continue it."""
@@ -44,7 +47,7 @@ def chat(
         chat_view.check_mode(reasoning)
         harmony.check_effort(effort)
         settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
-        toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings)
+        toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings, mcp_hub(mcp))
         engine, chosen = open_chosen(model, backend)
         turns: list[harmony.Turn] = []
         last_reasoning = ""

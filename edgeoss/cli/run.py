@@ -12,8 +12,10 @@ from edgeoss.cli.output import err, print_json, reported
 from edgeoss.cli.tool import (
     AllowPrivateOption,
     BrowserSearchOption,
+    McpOption,
     ToolsOption,
     ToolTimeoutOption,
+    mcp_hub,
     tool_settings,
 )
 from edgeoss.errors import UsageError
@@ -61,6 +63,7 @@ def run(
     tool_timeout: ToolTimeoutOption = PYTHON_TIMEOUT_S,
     browser_search: BrowserSearchOption = "",
     browser_allow_private: AllowPrivateOption = False,
+    mcp: McpOption = None,
 ) -> None:
     """Answer one prompt and exit."""
     import threading
@@ -76,7 +79,7 @@ def run(
         model, prompt = (None, args[0]) if len(args) == 1 else (args[0], args[1])
         harmony.check_effort(effort)
         settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
-        toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings)
+        toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings, mcp_hub(mcp))
         engine, chosen = open_chosen(model, backend)
         reply = generate.Reply()
         cancel = threading.Event()

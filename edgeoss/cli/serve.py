@@ -12,6 +12,7 @@ from edgeoss.cli.run import BACKEND_HELP
 from edgeoss.cli.tool import (
     AllowPrivateOption,
     BrowserSearchOption,
+    McpOption,
     ToolsOption,
     ToolTimeoutOption,
     tool_settings,
@@ -50,20 +51,24 @@ def serve(
     tool_timeout: ToolTimeoutOption = PYTHON_TIMEOUT_S,
     browser_search: BrowserSearchOption = "",
     browser_allow_private: AllowPrivateOption = False,
+    mcp: McpOption = None,
 ) -> None:
     """Serve a model: OpenAI Chat Completions and Responses, Ollama routes, and a web chat at /."""
     from edgeoss import harmony
     from edgeoss.server import launch as serve_mod
     from edgeoss.server.host import parse_keep_alive
     from edgeoss.server.options import ServeOptions
-    from edgeoss.tools import loop
+    from edgeoss.tools import loop, mcp_tools
 
     with reported():
         harmony.check_effort(effort)
         settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
+        if mcp is not None:
+            mcp_tools.load(mcp)  # a bad file is a usage error now, not a failure at start
         options = ServeOptions(
             tools=loop.parse_tools(tools, settings),
             tool_settings=settings,
+            mcp_config=mcp,
             effort=effort,
             host=host,
             port=port,

@@ -12,7 +12,8 @@ import typer
 from edgeoss import constants
 from edgeoss.cli.output import out, print_json, reported
 from edgeoss.errors import UsageError
-from edgeoss.tools import PYTHON_TIMEOUT_S, ToolSettings
+from edgeoss.tools import PYTHON_TIMEOUT_S, ToolSettings, mcp_tools
+from edgeoss.tools.mcp_tools import McpHub
 
 # The options serve, run and chat share for the tools the model may use.
 ToolsOption = Annotated[
@@ -36,6 +37,21 @@ AllowPrivateOption = Annotated[
         help="Let the browser open pages on this computer and your own network (never 169.254.x.x). Off: safer.",
     ),
 ]
+
+
+McpOption = Annotated[
+    Path | None,
+    typer.Option("--mcp", help="An mcpServers JSON file: its servers' tools are offered to the model."),
+]
+
+
+def mcp_hub(config: Path | None) -> McpHub | None:
+    """The MCP servers of `config`, connected (for run and chat; serve connects them at start)."""
+    if config is None:
+        return None
+    hub = McpHub(mcp_tools.load(config))
+    hub.start()
+    return hub
 
 
 def tool_settings(timeout: float, search: str, allow_private: bool) -> ToolSettings:
@@ -134,3 +150,36 @@ def browser_cmd(
         out.print(shown, highlight=False, markup=False, soft_wrap=True)
         if not session.stack:
             raise typer.Exit(1)  # nothing could be shown: the text above says why
+
+
+@app.command("mcp")
+def mcp_cmd(
+    action: Annotated[str, typer.Argument(help="list, or call.")],
+    config: Annotated[Path, typer.Argument(help="An mcpServers JSON file.")],
+    args: Annotated[list[str] | None, typer.Argument(help="call: SERVER.TOOL 'JSON arguments'")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="list: the servers and tools as JSON.")] = False,
+) -> None:
+    """Connect the MCP servers of a file as `serve --mcp` does: list the tools the model would
+    be offered (after each server's allowlist), or call one."""
+    with reported():
+        hub = McpHub(mcp_tools.load(config))
+        hub.start()
+        try:
+            if action == "list" and not args:
+                servers = {
+                    name: {"error": s.error} if s.error else {"tools": [t.name for t in s.tools]}
+                    for name, s in hub.servers.items()
+                }
+                if as_json:
+                    print_json(servers)
+                    return
+                for name, found in servers.items():
+                    shown = ", ".join(found["tools"]) if "tools" in found else f"not available: {found['error']}"
+                    out.print(f"{name}: {shown}", highlight=False, markup=False, soft_wrap=True)
+            elif action == "call" and args and len(args) in (1, 2) and "." in args[0]:
+                server, _, tool = args[0].partition(".")
+                out.print(hub.call(server, tool, args[1] if len(args) == 2 else "{}"), highlight=False, markup=False)
+            else:
+                raise UsageError("usage: edgeoss tool mcp list FILE | call FILE SERVER.TOOL 'JSON'")
+        finally:
+            hub.close()

@@ -36,6 +36,15 @@ class Tool:
 
 
 @dataclass(frozen=True)
+class Namespace:
+    """Tools in a namespace of their own (an MCP server's), called as `{name}.{tool}`."""
+
+    name: str
+    description: str
+    tools: tuple[Tool, ...]
+
+
+@dataclass(frozen=True)
 class ToolCall:
     name: str  # a developer function's name; for a built-in tool, its recipient (python, browser.search)
     arguments: str  # JSON text, as the model wrote it (for python: the code)
@@ -63,6 +72,7 @@ class RenderOptions:
     date: str | None = None  # conversation start date, default today
     identity: str = "You are ChatGPT, a large language model trained by OpenAI."
     builtin_tools: tuple[str, ...] = ()  # gpt-oss's own tools edgeoss runs: "browser", "python"
+    namespaces: tuple[Namespace, ...] = ()  # more tools edgeoss runs (MCP servers'), in the developer message
 
 
 BUILTIN_TOOLS = ("browser", "python")
@@ -119,21 +129,27 @@ def _developer(options: RenderOptions, extra: list[str]) -> openai_harmony.Messa
         instructions = (instructions + "\n\n" if instructions else "") + (
             "# Response Formats\n\n## response\n\n" + schema
         )
-    if not instructions and not options.tools:
+    if not instructions and not options.tools and not options.namespaces:
         return None
     content = openai_harmony.DeveloperContent.new()
     if instructions:
         content = content.with_instructions(instructions)
-    if options.tools:
-        content = content.with_function_tools(
-            [
-                openai_harmony.ToolDescription.new(
-                    t.name, t.description, parameters=t.parameters or {"type": "object", "properties": {}}
-                )
-                for t in options.tools
-            ]
+    for namespace in options.namespaces:
+        content = content.with_tools(
+            openai_harmony.ToolNamespaceConfig(
+                name=namespace.name,
+                description=namespace.description,
+                tools=[_description(t) for t in namespace.tools],
+            )
         )
+    if options.tools:
+        content = content.with_function_tools([_description(t) for t in options.tools])
     return openai_harmony.Message.from_role_and_content(openai_harmony.Role.DEVELOPER, content)
+
+
+def _description(tool: Tool) -> openai_harmony.ToolDescription:
+    parameters = tool.parameters or {"type": "object", "properties": {}}
+    return openai_harmony.ToolDescription.new(tool.name, tool.description, parameters=parameters)
 
 
 def _history(turns: Sequence[Turn]) -> list[openai_harmony.Message]:

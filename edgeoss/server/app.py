@@ -44,6 +44,8 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
         # which cost about 4% of tokens/s on a 2-core machine (measured).
         sys.setswitchinterval(0.001)
         host.start_loading()
+        if server.toolbox.mcp is not None:
+            await asyncio.to_thread(server.toolbox.mcp.start)  # a server that cannot start is left out, and logged
         keeper = asyncio.ensure_future(_keep_alive(host, metrics))
         try:
             yield

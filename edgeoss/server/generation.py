@@ -30,6 +30,7 @@ class Ask:
     stop: list[str] = field(default_factory=list)  # client stop strings, on the answer text
     timeout_s: float | None = None
     builtin: tuple[str, ...] | None = None  # the server's tools this request uses (None: all that are on)
+    mcp_servers: tuple[str, ...] | None = None  # the server's MCP servers this request uses (None: all)
 
 
 class _StopCutter:

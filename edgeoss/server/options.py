@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edgeoss import constants
 from edgeoss.tools import ToolSettings
@@ -21,3 +22,4 @@ class ServeOptions:
     effort: str = "medium"  # reasoning effort when a request names none (serve --effort, the tray's setting)
     tools: tuple[str, ...] = ()  # the tools edgeoss runs for the model (serve --tools): none unless turned on
     tool_settings: ToolSettings = field(default_factory=ToolSettings)  # --tool-timeout, --browser-*
+    mcp_config: Path | None = None  # serve --mcp FILE: the MCP servers whose tools the model may use

@@ -24,7 +24,8 @@ from edgeoss.server.host import ModelHost
 from edgeoss.server.http_errors import bad_request
 from edgeoss.server.metrics import Metrics
 from edgeoss.server.options import ServeOptions
-from edgeoss.tools import loop
+from edgeoss.tools import loop, mcp_tools
+from edgeoss.tools.mcp_tools import McpHub
 
 access_log = logging.getLogger("edgeoss.access")
 # A test double can drive the model through this hook (tests/support/scripted_server.py); the product passes None.
@@ -112,7 +113,8 @@ class Server:
 
     def __init__(self, host: ModelHost, options: ServeOptions, metrics: Metrics, processor_for: ProcessorFor | None):
         self.host, self.options, self.metrics, self.processor_for = host, options, metrics, processor_for
-        self.toolbox = loop.toolbox_of(options.tools, options.tool_settings)
+        hub = McpHub(mcp_tools.load(options.mcp_config)) if options.mcp_config is not None else None
+        self.toolbox = loop.toolbox_of(options.tools, options.tool_settings, hub)
 
     def names(self) -> set[str]:
         info = self.host.info
@@ -150,6 +152,21 @@ class Server:
             )
         return ask.builtin
 
+    def mcp_for(self, ask: generation.Ask) -> tuple[str, ...] | None:
+        """The MCP servers a request gets: all that are connected (None), or those it names by
+        server_label (Responses); naming one that is not configured here is a 400."""
+        if ask.mcp_servers is None:
+            return None
+        known = self.toolbox.mcp.names if self.toolbox.mcp is not None else frozenset()
+        unknown = [name for name in ask.mcp_servers if name not in known]
+        if unknown:
+            raise bad_request(
+                f"MCP server {unknown[0]!r} is not one this server runs "
+                f"({', '.join(sorted(known)) or 'none'}; start it with edgeoss serve --mcp FILE)",
+                "tools",
+            )
+        return ask.mcp_servers
+
     def admit(self) -> None:
         try:
             self.host.admit()
@@ -175,9 +192,12 @@ class Server:
     async def start(self, request: Request, ask: generation.Ask) -> tuple[AsyncGenerator[harmony.Event, None], Reply]:
         """Admit, load if needed, check the context; (events, outcome). The
         caller must run release() when the events end (finish_events does)."""
-        toolbox = self.toolbox.only(self.tools_for(ask))
+        toolbox = self.toolbox.only(self.tools_for(ask), self.mcp_for(ask))
         if toolbox:
-            ask = dataclasses.replace(ask, options=dataclasses.replace(ask.options, builtin_tools=toolbox.builtin))
+            options = dataclasses.replace(
+                ask.options, builtin_tools=toolbox.builtin, namespaces=toolbox.mcp_namespaces()
+            )
+            ask = dataclasses.replace(ask, options=options)
         self.admit()
         try:
             if self.host.state == "loading":

@@ -34,6 +34,7 @@ from edgeoss.runtime.reply import stream as plain_stream
 from edgeoss.server import generation
 from edgeoss.tools import TOOL_NAMES, ToolSettings, sandbox, web
 from edgeoss.tools.browser import Browsers, search_backend
+from edgeoss.tools.mcp_tools import McpHub
 from edgeoss.tools.python_tool import Limits, Sessions
 
 MAX_CALLS = 8
@@ -49,6 +50,8 @@ class Toolbox:
 
     python: Sessions | None = None
     browser: Browsers | None = None
+    mcp: McpHub | None = None
+    mcp_servers: frozenset[str] | None = None  # the MCP servers on for this request (None: all)
     max_calls: int = MAX_CALLS
 
     @property
@@ -58,19 +61,28 @@ class Toolbox:
         on = {"python": self.python is not None, "browser": self.browser is not None}
         return tuple(name for name in harmony.BUILTIN_TOOLS if on[name])
 
+    def mcp_namespaces(self) -> tuple[harmony.Namespace, ...]:
+        """The MCP servers' tools this request offers, for the developer message."""
+        if self.mcp is None:
+            return ()
+        return tuple(n for n in self.mcp.namespaces() if self.mcp_servers is None or n.name in self.mcp_servers)
+
     @property
     def namespaces(self) -> frozenset[str]:
         """Recipients whose calls edgeoss answers (the parser's `builtin`)."""
-        return frozenset(self.builtin)
+        return frozenset(self.builtin) | {n.name for n in self.mcp_namespaces()}
 
     def __bool__(self) -> bool:
         return bool(self.namespaces)
 
-    def only(self, names: Sequence[str]) -> Toolbox:
-        """This toolbox with only `names` on (one request's choice); the state is shared."""
+    def only(self, names: Sequence[str], mcp_servers: Sequence[str] | None = None) -> Toolbox:
+        """This toolbox with only `names` on, and only `mcp_servers` (None: all) of its MCP
+        servers (one request's choice); the state is shared."""
         return Toolbox(
             python=self.python if "python" in names else None,
             browser=self.browser if "browser" in names else None,
+            mcp=self.mcp,
+            mcp_servers=frozenset(mcp_servers) if mcp_servers is not None else self.mcp_servers,
             max_calls=self.max_calls,
         )
 
@@ -81,6 +93,8 @@ class Toolbox:
             return self.python.get(conversation).run(call.arguments).text()
         if namespace == "browser" and self.browser is not None:
             return self.browser.get(conversation).call(function, call.arguments)
+        if self.mcp is not None and namespace in self.namespaces and function:
+            return self.mcp.call(namespace, function, call.arguments)
         return f"there is no tool {call.name!r} here; the tools are: {', '.join(sorted(self.namespaces)) or 'none'}"
 
     def close(self) -> None:
@@ -88,6 +102,8 @@ class Toolbox:
             self.python.close()
         if self.browser is not None:
             self.browser.close()
+        if self.mcp is not None:
+            self.mcp.close()
 
 
 def parse_tools(text: str, settings: ToolSettings | None = None) -> tuple[str, ...]:
@@ -103,7 +119,7 @@ def parse_tools(text: str, settings: ToolSettings | None = None) -> tuple[str, .
     return names
 
 
-def toolbox_of(names: Sequence[str], settings: ToolSettings | None = None) -> Toolbox:
+def toolbox_of(names: Sequence[str], settings: ToolSettings | None = None, mcp: McpHub | None = None) -> Toolbox:
     """The tools named, turned on; a usage error for a name edgeoss has no tool for."""
     settings = settings or ToolSettings()
     unknown = sorted(set(names) - set(TOOL_NAMES))
@@ -118,7 +134,7 @@ def toolbox_of(names: Sequence[str], settings: ToolSettings | None = None) -> To
         except web.FetchError as exc:
             raise UsageError(f"--browser-search: {exc}", hint="give a SearXNG URL (http or https), or ddgs") from None
         browser = Browsers(search, policy)
-    return Toolbox(python=python, browser=browser)
+    return Toolbox(python=python, browser=browser, mcp=mcp)
 
 
 def conversation_key(turns: Sequence[harmony.Turn]) -> str:
@@ -280,7 +296,7 @@ def stream(
     if not toolbox:
         yield from plain_stream(engine, turns, options, sampling, outcome, cancel, processor)
         return
-    options = dataclasses.replace(options, builtin_tools=toolbox.builtin)
+    options = dataclasses.replace(options, builtin_tools=toolbox.builtin, namespaces=toolbox.mcp_namespaces())
     prompt = prompt_for(turns, options, outcome)
     rounds = _Rounds(prompt, sampling.max_tokens, None, outcome, toolbox, engine.context_length)
     conversation = conversation_key(turns)

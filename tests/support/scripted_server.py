@@ -10,7 +10,7 @@ the scripted id can be sampled. Requests without it sample freely.
     python tests/support/scripted_server.py MODEL.gguf|ONNX_DIR PORT [--backend llama.cpp|ort]
         [--parallel N] [--queue N] [--ctx N]
         [--api-key K] [--keep-alive S] [--max-body N] [--timeout S] [--host H] [--cors-origin O] [--log-prompts]
-        [--tools python,browser] [--tool-timeout S] [--browser-search URL] [--browser-allow-private]
+        [--tools python,browser] [--tool-timeout S] [--browser-search URL] [--browser-allow-private] [--mcp FILE]
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def main() -> None:
     p.add_argument("--tool-timeout", type=float, default=120.0)
     p.add_argument("--browser-search", default="")
     p.add_argument("--browser-allow-private", action="store_true")
+    p.add_argument("--mcp", type=Path)
     a = p.parse_args()
     logs.setup(0)
     size = (
@@ -87,6 +88,7 @@ def main() -> None:
         request_timeout_s=a.timeout or None,
         log_prompts=a.log_prompts,
         tools=tuple(t for t in a.tools.split(",") if t),
+        mcp_config=a.mcp,
         tool_settings=ToolSettings(
             python_timeout_s=a.tool_timeout,
             browser_search=a.browser_search,

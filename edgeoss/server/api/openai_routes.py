@@ -51,12 +51,14 @@ def router(server: Server) -> APIRouter:
         events, outcome = await server.start(request, ask)
         builder = responses.Builder(body, host.info.name)
         builder.container = "cntr_" + loop.conversation_key(ask.turns)  # the python session it runs in
+        listed = server.toolbox.only((), ask.mcp_servers).mcp_namespaces() if ask.mcp_servers else ()
         if stream:
             return StreamingResponse(
-                responses.stream(events, outcome, builder, response_store, stored),
+                responses.stream(events, outcome, builder, response_store, stored, listed),
                 media_type="text/event-stream",
                 headers=SSE_HEADERS,
             )
+        builder.mcp_list_tools(listed)
         await server.collect(request, responses.feeding(events, builder))
         return JSONResponse(responses.complete(builder, outcome, response_store, stored))
 

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +123,7 @@ def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
     return turns
 
 
-HOSTED_ITEMS = ("code_interpreter_call", "web_search_call")
+HOSTED_ITEMS = ("code_interpreter_call", "web_search_call", "mcp_call", "mcp_list_tools")
 
 
 def parse(
@@ -146,7 +146,7 @@ def parse(
         previous_turns = list(stored.turns)
     names = {c.id: c.name for t in previous_turns for c in t.tool_calls}
     turns = previous_turns + turns_of(body.get("input"), names)
-    functions, builtin = split_tools(body.get("tools"))
+    functions, builtin, servers = split_tools(body.get("tools"))
     tools, instruction = tools_of({**body, "tools": functions})
     options = harmony.RenderOptions(
         effort=effort_of(body),
@@ -154,37 +154,50 @@ def parse(
         tools=tools,
         response_schema=_schema(body),
     )
-    ask = Ask(turns, options, sampling_of(body, max_tokens), [], timeout_s, builtin=builtin)
+    ask = Ask(turns, options, sampling_of(body, max_tokens), [], timeout_s, builtin=builtin, mcp_servers=servers)
     return ask, bool(body.get("stream")), Stored(turns, instructions or "")
 
 
 BUILTIN_TYPES = {"code_interpreter": "python", "web_search": "browser", "web_search_preview": "browser"}
 """Responses' hosted tool types edgeoss runs itself, and the tool that does it."""
 NOT_HERE = {
-    "mcp": "MCP tools are not in edgeoss yet",
     "file_search": "edgeoss has no file search",
     "computer_use_preview": "edgeoss has no computer use",
     "image_generation": "gpt-oss does not make images",
 }
 
 
-def split_tools(raw: Any) -> tuple[list[Any], tuple[str, ...]]:
-    """(function tools, the built-in tools asked for by type)."""
+def split_tools(raw: Any) -> tuple[list[Any], tuple[str, ...], tuple[str, ...]]:
+    """(function tools, the built-in tools asked for by type, the MCP servers named by server_label)."""
     if raw is None:
-        return [], ()
+        return [], (), ()
     if not isinstance(raw, list):
         raise bad_request("tools must be a list", "tools")
     functions: list[Any] = []
     builtin: list[str] = []
+    servers: list[str] = []
     for i, item in enumerate(raw):
         kind = item.get("type") if isinstance(item, Mapping) else None
-        if isinstance(kind, str) and kind in BUILTIN_TYPES:
+        if kind == "mcp":
+            assert isinstance(item, Mapping)
+            label = item.get("server_label")
+            if not isinstance(label, str) or not label:
+                raise bad_request(f"tools[{i}]: an mcp tool needs a server_label", f"tools[{i}]")
+            if item.get("server_url") or item.get("connector_id"):
+                # A client must not make edgeoss connect somewhere: only servers the user configured.
+                raise bad_request(
+                    f"tools[{i}]: edgeoss uses only the MCP servers configured with --mcp; "
+                    "name one by its server_label, without server_url",
+                    f"tools[{i}]",
+                )
+            servers.append(label)
+        elif isinstance(kind, str) and kind in BUILTIN_TYPES:
             builtin.append(BUILTIN_TYPES[kind])
         elif isinstance(kind, str) and kind in NOT_HERE:
             raise bad_request(f"tools[{i}]: {kind}: {NOT_HERE[kind]}", f"tools[{i}]")
         else:
             functions.append(item)
-    return functions, tuple(dict.fromkeys(builtin))
+    return functions, tuple(dict.fromkeys(builtin)), tuple(dict.fromkeys(servers))
 
 
 class Builder:
@@ -367,7 +380,7 @@ class Builder:
         if call.name.startswith("browser."):
             return self._web_search_call(call)
         if call.name != "python":
-            return []
+            return self._mcp_call(call)
         item: dict[str, Any] = {
             "type": "code_interpreter_call",
             "id": _id("ci"),
@@ -392,6 +405,52 @@ class Builder:
         ]
         return events
 
+    def mcp_list_tools(self, namespaces: Sequence[harmony.Namespace]) -> list[dict[str, Any]]:
+        """An mcp_list_tools item per MCP server the request named, before the model's output."""
+        events = []
+        for namespace in namespaces:
+            item = {
+                "type": "mcp_list_tools",
+                "id": _id("mcpl"),
+                "server_label": namespace.name,
+                "tools": [
+                    {"name": t.name, "description": t.description, "input_schema": t.parameters or {}}
+                    for t in namespace.tools
+                ],
+            }
+            self.output.append(item)
+            index = len(self.output) - 1
+            events += [
+                self._event("response.output_item.added", output_index=index, item=dict(item, tools=[])),
+                self._event("response.mcp_list_tools.in_progress", item_id=item["id"], output_index=index),
+                self._event("response.mcp_list_tools.completed", item_id=item["id"], output_index=index),
+                self._event("response.output_item.done", output_index=index, item=item),
+            ]
+        return events
+
+    def _mcp_call(self, call: harmony.ToolCall) -> list[dict[str, Any]]:
+        server, _, name = call.name.partition(".")
+        item: dict[str, Any] = {
+            "type": "mcp_call",
+            "id": _id("mcp"),
+            "server_label": server,
+            "name": name,
+            "arguments": call.arguments,
+            "output": None,
+            "error": None,
+            "status": "in_progress",
+        }
+        self.output.append(item)
+        self.calls[call.id] = item
+        index = len(self.output) - 1
+        ids = {"item_id": item["id"], "output_index": index}
+        return [
+            self._event("response.output_item.added", output_index=index, item=dict(item)),
+            self._event("response.mcp_call.in_progress", **ids),
+            self._event("response.mcp_call_arguments.delta", **ids, delta=call.arguments),
+            self._event("response.mcp_call_arguments.done", **ids, arguments=call.arguments),
+        ]
+
     def _web_search_call(self, call: harmony.ToolCall) -> list[dict[str, Any]]:
         item: dict[str, Any] = {
             "type": "web_search_call",
@@ -414,6 +473,15 @@ class Builder:
         if item is None:
             return []
         index = self.output.index(item)
+        if item["type"] == "mcp_call":
+            failed = text.startswith(("error:", "the MCP "))
+            item["status"] = "failed" if failed else "completed"
+            item["output" if not failed else "error"] = text
+            kind = "response.mcp_call.failed" if failed else "response.mcp_call.completed"
+            return [
+                self._event(kind, item_id=item["id"], output_index=index),
+                self._event("response.output_item.done", output_index=index, item=item),
+            ]
         if item["type"] == "web_search_call":
             item["status"] = "completed"
             return [
@@ -455,9 +523,14 @@ def sse(event: dict[str, Any]) -> bytes:
 
 
 async def stream(
-    events: AsyncIterator[harmony.Event], outcome: Reply, builder: Builder, store: ResponseStore, stored: Stored
+    events: AsyncIterator[harmony.Event],
+    outcome: Reply,
+    builder: Builder,
+    store: ResponseStore,
+    stored: Stored,
+    listed: Sequence[harmony.Namespace] = (),
 ) -> AsyncIterator[bytes]:
-    for event in builder.start():
+    for event in [*builder.start(), *builder.mcp_list_tools(listed)]:
         yield sse(event)
     async for harmony_event in events:
         for event in builder.feed(harmony_event):
