@@ -152,6 +152,12 @@ def _description(tool: Tool) -> openai_harmony.ToolDescription:
     return openai_harmony.ToolDescription.new(tool.name, tool.description, parameters=parameters)
 
 
+def _recipient(name: str) -> str:
+    """A developer function is `functions.NAME`; a tool of another namespace (an MCP
+    server's, `server.tool`) keeps its own (function names have no dot)."""
+    return name if "." in name else f"functions.{name}"
+
+
 def _history(turns: Sequence[Turn]) -> list[openai_harmony.Message]:
     role = openai_harmony.Role
     messages: list[openai_harmony.Message] = []
@@ -168,8 +174,8 @@ def _history(turns: Sequence[Turn]) -> list[openai_harmony.Message]:
             for call in turn.tool_calls:
                 messages.append(
                     openai_harmony.Message.from_role_and_content(role.ASSISTANT, call.arguments)
-                    .with_channel("commentary")
-                    .with_recipient(f"functions.{call.name}")
+                    .with_channel(call.channel or "commentary")
+                    .with_recipient(_recipient(call.name))
                     .with_content_type("<|constrain|>json")
                 )
             if turn.content:
@@ -177,7 +183,7 @@ def _history(turns: Sequence[Turn]) -> list[openai_harmony.Message]:
                     openai_harmony.Message.from_role_and_content(role.ASSISTANT, turn.content).with_channel("final")
                 )
         elif turn.role == "tool":
-            author = openai_harmony.Author.new(role.TOOL, f"functions.{turn.name}")
+            author = openai_harmony.Author.new(role.TOOL, _recipient(turn.name))
             messages.append(
                 openai_harmony.Message.from_author_and_content(author, turn.content)
                 .with_recipient("assistant")

@@ -31,6 +31,8 @@ class Ask:
     timeout_s: float | None = None
     builtin: tuple[str, ...] | None = None  # the server's tools this request uses (None: all that are on)
     mcp_servers: tuple[str, ...] | None = None  # the server's MCP servers this request uses (None: all)
+    can_approve: bool = False  # the API can ask the user to approve a tool call (Responses)
+    approved: tuple[tuple[int, harmony.ToolCall], ...] = ()  # calls the user approved: (turn to fill, call)
 
 
 class _StopCutter:

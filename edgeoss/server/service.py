@@ -152,6 +152,16 @@ class Server:
             )
         return ask.builtin
 
+    async def run_approved(self, ask: generation.Ask, toolbox: loop.Toolbox) -> generation.Ask:
+        """Run the calls the user approved (Responses' mcp_approval_response) and put each
+        answer in the conversation, where the model goes on from it."""
+        turns = list(ask.turns)
+        key = loop.conversation_key(turns)
+        for index, call in ask.approved:
+            answer = await asyncio.to_thread(toolbox.run, call, key)
+            turns[index] = harmony.Turn("tool", answer, name=call.name)
+        return dataclasses.replace(ask, turns=turns, approved=())
+
     def mcp_for(self, ask: generation.Ask) -> tuple[str, ...] | None:
         """The MCP servers a request gets: all that are connected (None), or those it names by
         server_label (Responses); naming one that is not configured here is a 400."""
@@ -192,7 +202,9 @@ class Server:
     async def start(self, request: Request, ask: generation.Ask) -> tuple[AsyncGenerator[harmony.Event, None], Reply]:
         """Admit, load if needed, check the context; (events, outcome). The
         caller must run release() when the events end (finish_events does)."""
-        toolbox = self.toolbox.only(self.tools_for(ask), self.mcp_for(ask))
+        toolbox = self.toolbox.only(self.tools_for(ask), self.mcp_for(ask), ask.can_approve)
+        if ask.approved:
+            ask = await self.run_approved(ask, toolbox)
         if toolbox:
             options = dataclasses.replace(
                 ask.options, builtin_tools=toolbox.builtin, namespaces=toolbox.mcp_namespaces()

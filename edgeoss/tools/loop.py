@@ -52,6 +52,7 @@ class Toolbox:
     browser: Browsers | None = None
     mcp: McpHub | None = None
     mcp_servers: frozenset[str] | None = None  # the MCP servers on for this request (None: all)
+    approvals: bool = False  # a call that needs approval is asked of the user (Responses), not refused
     max_calls: int = MAX_CALLS
 
     @property
@@ -75,7 +76,7 @@ class Toolbox:
     def __bool__(self) -> bool:
         return bool(self.namespaces)
 
-    def only(self, names: Sequence[str], mcp_servers: Sequence[str] | None = None) -> Toolbox:
+    def only(self, names: Sequence[str], mcp_servers: Sequence[str] | None = None, approvals: bool = False) -> Toolbox:
         """This toolbox with only `names` on, and only `mcp_servers` (None: all) of its MCP
         servers (one request's choice); the state is shared."""
         return Toolbox(
@@ -83,8 +84,14 @@ class Toolbox:
             browser=self.browser if "browser" in names else None,
             mcp=self.mcp,
             mcp_servers=frozenset(mcp_servers) if mcp_servers is not None else self.mcp_servers,
+            approvals=approvals,
             max_calls=self.max_calls,
         )
+
+    def needs_approval(self, call: harmony.ToolCall) -> bool:
+        """A call to an MCP server configured with approval: always."""
+        namespace = call.name.partition(".")[0]
+        return self.mcp is not None and namespace in self.namespaces and self.mcp.needs_approval(namespace)
 
     def run(self, call: harmony.ToolCall, conversation: str) -> str:
         """The tool's answer to `call`, as text for the model (blocking: run it in a thread)."""
@@ -225,6 +232,11 @@ class _Rounds:
     def answer(self, call: harmony.ToolCall, conversation: str) -> str:
         """The tool's answer (blocking), or, past the bound, the word to stop calling."""
         self.calls += 1
+        if self.toolbox.needs_approval(call):  # and this API cannot ask (events() asks where it can)
+            return (
+                f"{call.name} runs only with the user's approval of each call, which this client cannot give "
+                "(the Responses API can); edgeoss did not run it"
+            )
         if self.calls > self.toolbox.max_calls:
             limit = self.toolbox.max_calls
             return f"the limit of {limit} tool calls for this request is reached; answer now with what you have"
@@ -269,10 +281,16 @@ async def events(
         async for event in generation.events(engine, rounds.prompt, round_ask, part, processor, toolbox.namespaces):
             if event.kind == "done":
                 reason = event.reason
-            else:
-                yield event
+            elif not (event.kind == "builtin_call" and _asked(toolbox, event)):
+                yield event  # (a call the user must approve is shown as the approval request, below)
         call = rounds.ended(part, reason)
         if call is None:
+            break
+        if toolbox.approvals and toolbox.needs_approval(call):
+            # The request ends here: the user says yes or no in the next one (Responses'
+            # mcp_approval_response), and the conversation goes on from this call.
+            rounds.reason = "stop"
+            yield harmony.Event("approval_request", tool_call=call)
             break
         answer = await asyncio.to_thread(rounds.answer, call, conversation)
         event, go_on = rounds.answered(call, answer, part)
@@ -317,6 +335,10 @@ def stream(
         if not go_on:
             break
     yield rounds.done()
+
+
+def _asked(toolbox: Toolbox, event: harmony.Event) -> bool:
+    return event.tool_call is not None and toolbox.approvals and toolbox.needs_approval(event.tool_call)
 
 
 def activity_text(event: harmony.Event) -> str:

@@ -58,6 +58,7 @@ class ServerSpec:
     url: str | None = None  # ... or a streamable-HTTP one
     headers: dict[str, str] = field(default_factory=dict)
     allow: tuple[str, ...] | None = None  # None: every tool the server lists
+    approval: bool = False  # each call waits for the user's yes (Responses' mcp_approval_request)
 
 
 def namespace_of(name: str) -> str:
@@ -107,6 +108,9 @@ def load(path: Path) -> list[ServerSpec]:
         if kind in ("sse",):
             raise UsageError(f"{where}: the old SSE transport is not supported; use the server's streamable HTTP URL")
         allow = _strings(entry["tools"], f"{where}.tools") if "tools" in entry else None
+        approval = entry.get("approval", "never")
+        if approval not in ("never", "always"):
+            raise UsageError(f"{where}.approval must be never or always")
         if isinstance(entry.get("command"), str) and entry["command"]:
             specs.append(
                 ServerSpec(
@@ -116,12 +120,17 @@ def load(path: Path) -> list[ServerSpec]:
                     env=_mapping(entry["env"], f"{where}.env") if "env" in entry else None,
                     cwd=str(entry["cwd"]) if isinstance(entry.get("cwd"), str) else None,
                     allow=allow,
+                    approval=approval == "always",
                 )
             )
         elif isinstance(entry.get("url"), str) and entry["url"].startswith(("http://", "https://")):
             specs.append(
                 ServerSpec(
-                    name, url=entry["url"], headers=_mapping(entry.get("headers", {}), f"{where}.headers"), allow=allow
+                    name,
+                    url=entry["url"],
+                    headers=_mapping(entry.get("headers", {}), f"{where}.headers"),
+                    allow=allow,
+                    approval=approval == "always",
                 )
             )
         else:
@@ -226,6 +235,10 @@ class McpHub:
             for name, s in self.servers.items()
             if s.tools and not s.error
         )
+
+    def needs_approval(self, server_name: str) -> bool:
+        server = self.servers.get(server_name)
+        return server is not None and server.spec.approval
 
     @property
     def names(self) -> frozenset[str]:

@@ -28,6 +28,14 @@ def shout(text: str) -> str:
 
 
 @app.tool()
+def record(text: str) -> str:
+    """Append a line to the file named by RECORD (the tests see what really ran)."""
+    with open(os.environ["RECORD"], "a", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    return f"recorded {text}"
+
+
+@app.tool()
 def delete_everything() -> str:
     """A tool the tests never allow."""
     return "deleted"

@@ -81,12 +81,29 @@ def mcp_call(tool: str, arguments: str) -> str:
     )
 
 
+RECORDED: list[Path] = []
+
+
 @pytest.fixture(scope="module")
 def server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """demo (runs its allowed tools) and guarded (each call waits for the user's approval)."""
     needs_llama.llama_cpp()
     folder = tmp_path_factory.mktemp("mcp")
     log = folder / "server.log"
-    with running_server(tiny_gguf, "--parallel", "1", "--ctx", "8192", "--mcp", str(config(folder)), log=log) as url:
+    record = folder / "recorded.txt"
+    record.write_text("")
+    RECORDED[:] = [record]
+    path = config(folder)
+    servers = json.loads(path.read_text())
+    servers["mcpServers"]["guarded"] = {
+        "command": sys.executable,
+        "args": [str(SERVER)],
+        "env": {"RECORD": str(record)},
+        "tools": ["record"],
+        "approval": "always",
+    }
+    path.write_text(json.dumps(servers))
+    with running_server(tiny_gguf, "--parallel", "1", "--ctx", "8192", "--mcp", str(path), log=log) as url:
         yield url
 
 
@@ -168,3 +185,60 @@ def test_the_command_lists_and_calls_what_the_model_would_get(tmp_path: Path) ->
     assert listed.exit_code == 0 and json.loads(listed.output) == {"demo": {"tools": ["add"]}}
     called = runner.invoke(app, ["tool", "mcp", "call", str(path), "demo.add", '{"a": 1, "b": 2}'])
     assert called.exit_code == 0 and called.output.strip() == "3"
+
+
+def guarded_call(text: str) -> str:
+    return (
+        "<|channel|>analysis<|message|>Record it.<|end|>"
+        "<|start|>assistant to=guarded.record<|channel|>commentary <|constrain|>json"
+        f'<|message|>{{"text": "{text}"}}<|call|>'
+    )
+
+
+def test_a_tool_that_needs_approval_waits_for_the_users_yes(server: str) -> None:
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="none")
+    record = RECORDED[0]
+    tools = [{"type": "mcp", "server_label": "guarded", "require_approval": "always"}]
+    asked = client.responses.create(
+        model="synthetic", input="record yes", tools=tools, max_output_tokens=300,
+        extra_headers=script_header(guarded_call("yes")),
+    )  # fmt: skip
+    request = next(item for item in asked.output if item.type == "mcp_approval_request")
+    assert (request.server_label, request.name, request.arguments) == ("guarded", "record", '{"text": "yes"}')
+    assert not [item for item in asked.output if item.type == "mcp_call"]
+    assert record.read_text() == ""  # nothing ran before the user said yes
+    approved = client.responses.create(
+        model="synthetic",
+        previous_response_id=asked.id,
+        input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}],
+        tools=tools,
+        max_output_tokens=300,
+        extra_headers=script_header("<|channel|>final<|message|>Recorded.<|return|>"),
+    )
+    assert approved.output_text == "Recorded." and record.read_text() == "yes\n"
+    # Declined: it does not run.
+    asked = client.responses.create(
+        model="synthetic", input="record no", tools=tools, max_output_tokens=300,
+        extra_headers=script_header(guarded_call("no")),
+    )  # fmt: skip
+    request = next(item for item in asked.output if item.type == "mcp_approval_request")
+    declined = client.responses.create(
+        model="synthetic",
+        previous_response_id=asked.id,
+        input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": False}],
+        tools=tools,
+        max_output_tokens=300,
+        extra_headers=script_header("<|channel|>final<|message|>Not recorded.<|return|>"),
+    )
+    assert declined.output_text == "Not recorded." and record.read_text() == "yes\n"
+
+
+def test_an_api_that_cannot_ask_never_runs_a_tool_that_needs_approval(server: str) -> None:
+    body = {"messages": [{"role": "user", "content": "record chat"}], "max_tokens": 300}
+    script = guarded_call("chat") + "<|channel|>final<|message|>Could not.<|return|>"
+    r = httpx.post(f"{server}/v1/chat/completions", json=body, headers=script_header(script), timeout=60)
+    assert r.status_code == 200, r.text
+    (activity,) = r.json()["choices"][0]["message"]["edgeoss"]["tool_activity"]
+    assert "approval" in activity["output"] and "did not run" in activity["output"]
+    assert "chat" not in RECORDED[0].read_text()

@@ -70,9 +70,16 @@ def _schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
     raise bad_request("text.format must be text, json_object or json_schema with a schema", "text.format")
 
 
-def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
+def turns_of(
+    items: Any,
+    names: dict[str, str],
+    pending: dict[str, harmony.ToolCall] | None = None,
+    approved: list[tuple[int, harmony.ToolCall]] | None = None,
+) -> list[harmony.Turn]:
     """Harmony turns of Responses input items. `names` maps call ids to
-    function names across the conversation."""
+    function names across the conversation; `pending`, the MCP calls waiting for
+    approval, by their request id; each approved one is added to `approved`, with
+    the index (in the turns returned) of the tool turn its answer will fill."""
     if isinstance(items, str):
         return [harmony.Turn("user", items)]
     if not isinstance(items, list) or not items:
@@ -114,6 +121,17 @@ def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
             turns.append(
                 harmony.Turn("tool", output if isinstance(output, str) else json.dumps(output), name=names[call_id])
             )
+        elif kind == "mcp_approval_response":
+            request_id = str(item.get("approval_request_id") or "")
+            waiting = (pending or {}).get(request_id)
+            if waiting is None:
+                raise bad_request(f"{where}: approval_request_id {request_id!r} matches no pending request", where)
+            if item.get("approve") is True:
+                turns.append(harmony.Turn("tool", "", name=waiting.name))  # filled when the call has run
+                if approved is not None:
+                    approved.append((len(turns) - 1, waiting))
+            else:
+                turns.append(harmony.Turn("tool", "the user declined this call; it did not run", name=waiting.name))
         elif kind in HOSTED_ITEMS:
             # A built-in tool's call and answer, replayed from an earlier reply: they were
             # analysis-channel steps, which harmony drops once an answer follows them.
@@ -123,7 +141,7 @@ def turns_of(items: Any, names: dict[str, str]) -> list[harmony.Turn]:
     return turns
 
 
-HOSTED_ITEMS = ("code_interpreter_call", "web_search_call", "mcp_call", "mcp_list_tools")
+HOSTED_ITEMS = ("code_interpreter_call", "web_search_call", "mcp_call", "mcp_list_tools", "mcp_approval_request")
 
 
 def parse(
@@ -145,7 +163,11 @@ def parse(
             )
         previous_turns = list(stored.turns)
     names = {c.id: c.name for t in previous_turns for c in t.tool_calls}
-    turns = previous_turns + turns_of(body.get("input"), names)
+    pending = {c.id: c for t in previous_turns for c in t.tool_calls if "." in c.name and c.id.startswith("mcpr_")}
+    approved: list[tuple[int, harmony.ToolCall]] = []
+    new_turns = turns_of(body.get("input"), names, pending, approved)
+    turns = previous_turns + new_turns
+    approved = [(len(previous_turns) + index, call) for index, call in approved]
     functions, builtin, servers = split_tools(body.get("tools"))
     tools, instruction = tools_of({**body, "tools": functions})
     options = harmony.RenderOptions(
@@ -154,7 +176,17 @@ def parse(
         tools=tools,
         response_schema=_schema(body),
     )
-    ask = Ask(turns, options, sampling_of(body, max_tokens), [], timeout_s, builtin=builtin, mcp_servers=servers)
+    ask = Ask(
+        turns,
+        options,
+        sampling_of(body, max_tokens),
+        [],
+        timeout_s,
+        builtin=builtin,
+        mcp_servers=servers,
+        can_approve=True,
+        approved=tuple(approved),
+    )
     return ask, bool(body.get("stream")), Stored(turns, instructions or "")
 
 
@@ -372,7 +404,29 @@ class Builder:
             events += self._builtin_call(event.tool_call)
         elif event.kind == "builtin_result" and event.tool_call is not None:
             events += self._builtin_result(event.tool_call, event.text)
+        elif event.kind == "approval_request" and event.tool_call is not None:
+            events += self._approval_request(event.tool_call)
         return events
+
+    def _approval_request(self, call: harmony.ToolCall) -> list[dict[str, Any]]:
+        """The model called a tool that runs only with the user's yes: ask, and end here."""
+        pending = self.calls.pop(call.id, None)  # the mcp_call item opened for it goes
+        if pending is not None:
+            self.output.remove(pending)
+        server, _, name = call.name.partition(".")
+        item = {
+            "type": "mcp_approval_request",
+            "id": _id("mcpr"),
+            "server_label": server,
+            "name": name,
+            "arguments": call.arguments,
+        }
+        self.output.append(item)
+        index = len(self.output) - 1
+        return [
+            self._event("response.output_item.added", output_index=index, item=item),
+            self._event("response.output_item.done", output_index=index, item=item),
+        ]
 
     def _builtin_call(self, call: harmony.ToolCall) -> list[dict[str, Any]]:
         """A code_interpreter_call or web_search_call item, as OpenAI's Responses streams one
@@ -514,6 +568,12 @@ class Builder:
                 reasoning = ""
             elif item["type"] == "message":
                 turns.append(harmony.Turn("assistant", item["content"][0]["text"], reasoning))
+                reasoning = ""
+            elif item["type"] == "mcp_approval_request":
+                # The call waits for the user: the next request's mcp_approval_response answers it.
+                name = f"{item['server_label']}.{item['name']}"
+                call = harmony.ToolCall(name, item["arguments"], item["id"], "commentary")
+                turns.append(harmony.Turn("assistant", "", reasoning, tool_calls=(call,)))
                 reasoning = ""
         return Stored(turns, stored.instructions)
 
