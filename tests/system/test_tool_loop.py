@@ -220,7 +220,7 @@ def test_responses_without_the_tool_asked_does_not_run_it(server: str) -> None:
     assert [item["type"] for item in r.json()["output"]] != ["reasoning", "code_interpreter_call", "message"]
     assert "code_interpreter_call" not in r.text
     off = httpx.post(f"{server}/v1/responses", json={"input": "x", "tools": [{"type": "web_search"}]}, timeout=60)
-    assert off.status_code == 400 and "browser tool is not in edgeoss yet" in off.json()["error"]["message"]
+    assert off.status_code == 400 and "edgeoss serve --tools browser" in off.json()["error"]["message"]
 
 
 @pytest.fixture(scope="module")
