@@ -206,10 +206,7 @@ class Server:
         if ask.approved:
             ask = await self.run_approved(ask, toolbox)
         if toolbox:
-            options = dataclasses.replace(
-                ask.options, builtin_tools=toolbox.builtin, namespaces=toolbox.mcp_namespaces()
-            )
-            ask = dataclasses.replace(ask, options=options)
+            ask = dataclasses.replace(ask, options=toolbox.render_options(ask.options))
         self.admit()
         try:
             if self.host.state == "loading":

@@ -306,5 +306,4 @@ class Browsers(PerConversation[BrowserSession]):
     """One browser per conversation."""
 
     def __init__(self, search: Search | None, policy: web.Policy, max_live: int = 8, idle_s: float = 1800) -> None:
-        self.backend, self.policy = search, policy
         super().__init__(lambda: BrowserSession(search, policy), max_live, idle_s)

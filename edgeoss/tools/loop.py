@@ -93,6 +93,15 @@ class Toolbox:
         namespace = call.name.partition(".")[0]
         return self.mcp is not None and namespace in self.namespaces and self.mcp.needs_approval(namespace)
 
+    def asks_approval(self, call: harmony.ToolCall) -> bool:
+        """The call waits for the user's yes, which this API can ask for (Responses)."""
+        return self.approvals and self.needs_approval(call)
+
+    def render_options(self, options: harmony.RenderOptions) -> harmony.RenderOptions:
+        """`options` with these tools in the prompt: gpt-oss's own in the system message,
+        the MCP servers' in the developer message."""
+        return dataclasses.replace(options, builtin_tools=self.builtin, namespaces=self.mcp_namespaces())
+
     def run(self, call: harmony.ToolCall, conversation: str) -> str:
         """The tool's answer to `call`, as text for the model (blocking: run it in a thread)."""
         namespace, _, function = call.name.partition(".")
@@ -281,12 +290,12 @@ async def events(
         async for event in generation.events(engine, rounds.prompt, round_ask, part, processor, toolbox.namespaces):
             if event.kind == "done":
                 reason = event.reason
-            elif not (event.kind == "builtin_call" and _asked(toolbox, event)):
+            elif not (event.kind == "builtin_call" and event.tool_call and toolbox.asks_approval(event.tool_call)):
                 yield event  # (a call the user must approve is shown as the approval request, below)
         call = rounds.ended(part, reason)
         if call is None:
             break
-        if toolbox.approvals and toolbox.needs_approval(call):
+        if toolbox.asks_approval(call):
             # The request ends here: the user says yes or no in the next one (Responses'
             # mcp_approval_response), and the conversation goes on from this call.
             rounds.reason = "stop"
@@ -314,8 +323,7 @@ def stream(
     if not toolbox:
         yield from plain_stream(engine, turns, options, sampling, outcome, cancel, processor)
         return
-    options = dataclasses.replace(options, builtin_tools=toolbox.builtin, namespaces=toolbox.mcp_namespaces())
-    prompt = prompt_for(turns, options, outcome)
+    prompt = prompt_for(turns, toolbox.render_options(options), outcome)
     rounds = _Rounds(prompt, sampling.max_tokens, None, outcome, toolbox, engine.context_length)
     conversation = conversation_key(turns)
     while (budget := rounds.budget()) is not None:
@@ -335,10 +343,6 @@ def stream(
         if not go_on:
             break
     yield rounds.done()
-
-
-def _asked(toolbox: Toolbox, event: harmony.Event) -> bool:
-    return event.tool_call is not None and toolbox.approvals and toolbox.needs_approval(event.tool_call)
 
 
 def activity_text(event: harmony.Event) -> str:

@@ -121,7 +121,6 @@ class PythonSession:
         self.id = uuid.uuid4().hex[:12]
         root = scratch_root or paths().cache / "python"
         self.scratch = root / self.id
-        self.last_used = time.monotonic()
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -199,7 +198,6 @@ class PythonSession:
     def run(self, code: str) -> Result:
         """Run `code`; its output, its last expression's repr, or its error."""
         with self._lock:
-            self.last_used = time.monotonic()
             started = time.monotonic()
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = self._start()
@@ -231,7 +229,6 @@ class PythonSession:
                 self.close()
                 cap = fsutil.human_bytes(self.limits.scratch_bytes)
                 result.ended = f"the scratch folder grew to {fsutil.human_bytes(used)}, past its {cap}; it was emptied"
-            self.last_used = time.monotonic()
             return result
 
     def _why(self, returncode: int | None, elapsed: float) -> str:

@@ -24,11 +24,22 @@ ARTICLE = """<html><head><title>The Moon</title></head><body>
 MARS = "<html><head><title>Mars</title></head><body><p>Mars is the fourth planet.</p></body></html>"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    searches: list[str]
+class QuietHandler(BaseHTTPRequestHandler):
+    """A handler that logs nothing and sends whole bodies (the pages of these test sites)."""
 
     def log_message(self, *args: object) -> None:
         pass
+
+    def _send(self, body: bytes, kind: str, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Handler(QuietHandler):
+    searches: list[str]
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -50,13 +61,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(MARS.encode(), "text/html")
         else:
             self._send(b"not here", "text/plain", 404)
-
-    def _send(self, body: bytes, kind: str, status: int = 200) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @contextlib.contextmanager

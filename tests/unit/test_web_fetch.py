@@ -8,20 +8,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import httpcore
 import pytest
 
 from edgeoss.tools import web
+from local_web import QuietHandler
 
 ALLOWED = web.Policy(allow_private=True, timeout_s=5)
 
 
-class Pages(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
+class Pages(QuietHandler):
     def do_GET(self) -> None:
         if self.path == "/page":
             self._send(b"<html><head><title>T</title></head><body><p>Hello</p></body></html>", "text/html")
@@ -62,13 +60,6 @@ class Pages(BaseHTTPRequestHandler):
             self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
         else:
             self._send(b"no", "text/plain", 404)
-
-    def _send(self, body: bytes, kind: str, status: int = 200) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture(scope="module")

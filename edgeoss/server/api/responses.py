@@ -443,12 +443,9 @@ class Builder:
             "container_id": self.container,
             "outputs": None,
         }
-        self.output.append(item)
-        self.calls[call.id] = item
-        index = len(self.output) - 1
-        ids = {"item_id": item["id"], "output_index": index}
+        ids = self._open_call(item, call)
         events = [
-            self._event("response.output_item.added", output_index=index, item=dict(item)),
+            self._event("response.output_item.added", output_index=ids["output_index"], item=dict(item)),
             self._event("response.code_interpreter_call.in_progress", **ids),
             self._event("response.code_interpreter_call_code.delta", **ids, delta=call.arguments),
         ]
@@ -458,6 +455,13 @@ class Builder:
             self._event("response.code_interpreter_call.interpreting", **ids),
         ]
         return events
+
+    def _open_call(self, item: dict[str, Any], call: harmony.ToolCall) -> dict[str, Any]:
+        """Add a built-in call's item to the output, waiting for its answer (_builtin_result);
+        the item_id and output_index its events carry."""
+        self.output.append(item)
+        self.calls[call.id] = item
+        return {"item_id": item["id"], "output_index": len(self.output) - 1}
 
     def mcp_list_tools(self, namespaces: Sequence[harmony.Namespace]) -> list[dict[str, Any]]:
         """An mcp_list_tools item per MCP server the request named, before the model's output."""
@@ -494,12 +498,9 @@ class Builder:
             "error": None,
             "status": "in_progress",
         }
-        self.output.append(item)
-        self.calls[call.id] = item
-        index = len(self.output) - 1
-        ids = {"item_id": item["id"], "output_index": index}
+        ids = self._open_call(item, call)
         return [
-            self._event("response.output_item.added", output_index=index, item=dict(item)),
+            self._event("response.output_item.added", output_index=ids["output_index"], item=dict(item)),
             self._event("response.mcp_call.in_progress", **ids),
             self._event("response.mcp_call_arguments.delta", **ids, delta=call.arguments),
             self._event("response.mcp_call_arguments.done", **ids, arguments=call.arguments),
@@ -512,12 +513,9 @@ class Builder:
             "status": "in_progress",
             "action": web_search_action(call),
         }
-        self.output.append(item)
-        self.calls[call.id] = item
-        index = len(self.output) - 1
-        ids = {"item_id": item["id"], "output_index": index}
+        ids = self._open_call(item, call)
         return [
-            self._event("response.output_item.added", output_index=index, item=dict(item)),
+            self._event("response.output_item.added", output_index=ids["output_index"], item=dict(item)),
             self._event("response.web_search_call.in_progress", **ids),
             self._event("response.web_search_call.searching", **ids),
         ]
