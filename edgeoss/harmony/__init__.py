@@ -7,7 +7,7 @@ tokenizer.py writes the vocabulary in the forms other tools read.
 """
 
 from edgeoss.harmony.encoding import encoding
-from edgeoss.harmony.parser import MAX_HEADER_TOKENS, Event, Result, StreamParser
+from edgeoss.harmony.parser import MAX_HEADER_TOKENS, Event, Result, Source, StreamParser
 from edgeoss.harmony.render import (
     BUILTIN_TOOLS,
     EFFORTS,
@@ -31,6 +31,7 @@ __all__ = [
     "Namespace",
     "RenderOptions",
     "Result",
+    "Source",
     "StreamParser",
     "Tool",
     "ToolCall",

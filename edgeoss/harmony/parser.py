@@ -25,6 +25,15 @@ class Event:
     text: str = ""
     tool_call: ToolCall | None = None
     reason: str = ""  # done: "stop", "tool_calls", "length", "cancel"
+    source: Source | None = None  # content: this text is a citation of that page (the browser's)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A page the answer cites: where a citation's link points."""
+
+    url: str
+    title: str
 
 
 @dataclass

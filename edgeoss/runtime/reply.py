@@ -33,6 +33,7 @@ class Reply:
     timed_out: bool = False
     tokens: list[int] = field(default_factory=list)  # the generated ids, the stop id included
     tool_activity: list[dict[str, str]] = field(default_factory=list)  # built-in calls: tool, input, output
+    citations: list[tuple[int, int, harmony.Source]] = field(default_factory=list)  # (start, end) in content
 
     @property
     def finish_reason(self) -> str:

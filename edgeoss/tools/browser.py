@@ -19,11 +19,13 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
+from edgeoss import harmony
 from edgeoss.harmony.encoding import encoding
 from edgeoss.tools import page_text, web
 from edgeoss.tools.conversations import PerConversation
@@ -220,6 +222,28 @@ class BrowserSession:
         self.cache.setdefault(shown.page.url, shown.page)
         return self._push(_Shown(found, "find", tuple(matches)), 0, -1)
 
+    def source(self, cursor: int, line: int | None) -> harmony.Source | None:
+        """The web page a citation `【cursor†Lline】` points to: the page at that cursor; on a
+        search or find page, the result or page at that line. None when there is no web
+        address to give (the citation then stays as the model wrote it)."""
+        if not 0 <= cursor < len(self.stack):
+            return None
+        shown = self.stack[cursor]
+        page, url, title = shown.page, shown.page.url, shown.page.title
+        if shown.kind in ("search", "find"):
+            ids = _link_ids(page.lines[line]) if line is not None and 0 <= line < len(page.lines) else []
+            if shown.kind == "find" and not ids:
+                ids = list(page.links)[:1]  # every match is on the one page it searched
+            target = next((page.links[i] for i in ids if i in page.links), None)
+            if target is None:
+                return None
+            url = target
+            cached = self.cache.get(target)
+            title = cached.title if cached is not None else _link_text(page.lines[line or 0], target, page)
+        if urlsplit(url).scheme not in ("http", "https"):
+            return None
+        return harmony.Source(url, title)
+
     # --- the stack -------------------------------------------------------------------------------
 
     def _at(self, cursor: int) -> _Shown:
@@ -289,6 +313,21 @@ def _integer(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise BrowserError(f"`{name}` should be an integer, not `{type(value).__name__}`")
     return value
+
+
+LINK_MARK = re.compile(r"【(\d+)†([^†】]*)(?:†[^】]*)?】")
+
+
+def _link_ids(line: str) -> list[int]:
+    return [int(m.group(1)) for m in LINK_MARK.finditer(line)]
+
+
+def _link_text(line: str, url: str, page: PageText) -> str:
+    """The text of the link to `url` on `line` (a search result's title), else the URL."""
+    for m in LINK_MARK.finditer(line):
+        if page.links.get(int(m.group(1))) == url and m.group(2).strip():
+            return m.group(2).strip()
+    return url
 
 
 def _unlinked(line: str) -> str:

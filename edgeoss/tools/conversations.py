@@ -40,6 +40,12 @@ class PerConversation(Generic[T]):
             self._states[key] = (state, now)
             return state
 
+    def peek(self, key: str) -> T | None:
+        """The state of conversation `key` if it has one (nothing is made or ended)."""
+        with self._lock:
+            found = self._states.get(key)
+            return found[0] if found is not None else None
+
     def __len__(self) -> int:
         return len(self._states)
 

@@ -34,6 +34,7 @@ from edgeoss.runtime.reply import stream as plain_stream
 from edgeoss.server import generation
 from edgeoss.tools import TOOL_NAMES, ToolSettings, sandbox, web
 from edgeoss.tools.browser import Browsers, search_backend
+from edgeoss.tools.citations import Citations
 from edgeoss.tools.mcp_tools import McpHub
 from edgeoss.tools.python_tool import Limits, Sessions
 
@@ -112,6 +113,18 @@ class Toolbox:
         if self.mcp is not None and namespace in self.namespaces and function:
             return self.mcp.call(namespace, function, call.arguments)
         return f"there is no tool {call.name!r} here; the tools are: {', '.join(sorted(self.namespaces)) or 'none'}"
+
+    def citations(self, conversation: str) -> Citations | None:
+        """The answer's citation rewriter, where the browser is on (its pages are what is cited)."""
+        browser = self.browser
+        if browser is None:
+            return None
+
+        def lookup(cursor: int, line: int | None) -> harmony.Source | None:
+            session = browser.peek(conversation)
+            return session.source(cursor, line) if session is not None else None
+
+        return Citations(lookup)
 
     def close(self) -> None:
         if self.python is not None:
@@ -220,7 +233,18 @@ class _Rounds:
         self.deadline = time.monotonic() + timeout_s if timeout_s else None
         self.calls = 0
         self.reason = "length"
+        self.cite: Citations | None = None
         outcome.result = harmony.Result()
+
+    def shown(self, event: harmony.Event) -> Iterator[harmony.Event]:
+        """The event as the client sees it: the answer's citations made into links."""
+        if self.cite is None:
+            yield event
+        elif event.kind == "content":
+            yield from self.cite.feed(event.text)
+        else:
+            yield from self.cite.finish()  # a citation never spans another event
+            yield event
 
     def budget(self) -> tuple[int, float | None] | None:
         """(tokens, seconds) the next round may use; None when the request has spent them."""
@@ -264,10 +288,15 @@ class _Rounds:
             return event, False
         return event, True
 
-    def done(self) -> harmony.Event:
+    def done(self) -> list[harmony.Event]:
+        """The held end of the answer, and the end."""
+        held = list(self.cite.finish()) if self.cite is not None else []
+        if self.cite is not None and self.cite.found:
+            self.outcome.result.content = self.cite.text
+            self.outcome.citations = list(self.cite.found)
         self.outcome.result.waiting = None
         self.outcome.result.finish_reason = self.reason
-        return harmony.Event("done", reason=self.reason)
+        return [*held, harmony.Event("done", reason=self.reason)]
 
 
 async def events(
@@ -281,6 +310,7 @@ async def events(
 ) -> AsyncGenerator[harmony.Event, None]:
     """generation.events() with edgeoss answering the model's built-in tool calls (the server)."""
     rounds = _Rounds(prompt, ask.sampling.max_tokens, ask.timeout_s, outcome, toolbox, engine.context_length)
+    rounds.cite = toolbox.citations(conversation)
     while (budget := rounds.budget()) is not None:
         tokens, left = budget
         round_ask = dataclasses.replace(
@@ -291,7 +321,8 @@ async def events(
             if event.kind == "done":
                 reason = event.reason
             elif not (event.kind == "builtin_call" and event.tool_call and toolbox.asks_approval(event.tool_call)):
-                yield event  # (a call the user must approve is shown as the approval request, below)
+                for shown in rounds.shown(event):  # (a call the user must approve is shown as the request, below)
+                    yield shown
         call = rounds.ended(part, reason)
         if call is None:
             break
@@ -299,14 +330,17 @@ async def events(
             # The request ends here: the user says yes or no in the next one (Responses'
             # mcp_approval_response), and the conversation goes on from this call.
             rounds.reason = "stop"
-            yield harmony.Event("approval_request", tool_call=call)
+            for shown in rounds.shown(harmony.Event("approval_request", tool_call=call)):
+                yield shown
             break
         answer = await asyncio.to_thread(rounds.answer, call, conversation)
         event, go_on = rounds.answered(call, answer, part)
-        yield event
+        for shown in rounds.shown(event):
+            yield shown
         if not go_on:
             break
-    yield rounds.done()
+    for event in rounds.done():
+        yield event
 
 
 def stream(
@@ -326,6 +360,7 @@ def stream(
     prompt = prompt_for(turns, toolbox.render_options(options), outcome)
     rounds = _Rounds(prompt, sampling.max_tokens, None, outcome, toolbox, engine.context_length)
     conversation = conversation_key(turns)
+    rounds.cite = toolbox.citations(conversation)
     while (budget := rounds.budget()) is not None:
         part = Reply()
         round_sampling = dataclasses.replace(sampling, max_tokens=budget[0])
@@ -334,15 +369,15 @@ def stream(
             if event.kind == "done":
                 reason = event.reason
             else:
-                yield event
+                yield from rounds.shown(event)
         call = rounds.ended(part, reason)
         if call is None or (cancel is not None and cancel.is_set()):
             break
         event, go_on = rounds.answered(call, rounds.answer(call, conversation), part)
-        yield event
+        yield from rounds.shown(event)
         if not go_on:
             break
-    yield rounds.done()
+    yield from rounds.done()
 
 
 def activity_text(event: harmony.Event) -> str:

@@ -259,7 +259,15 @@ def test_search_then_open_then_a_cited_answer(browsing: tuple[str, str]) -> None
     assert [a["tool"] for a in activity] == ["browser.search", "browser.open"]
     assert activity[0]["output"].startswith("[0] moon distance") and "【0†The Moon" in activity[0]["output"]
     assert activity[1]["output"].startswith(f"[1] The Moon ({site}/moon)") and "384,400 km" in activity[1]["output"]
-    assert message["content"].startswith("About 384,400 km")
+    # The citation is the page's link, and the message says where it stands.
+    assert message["content"] == f"About 384,400 km ([{site.removeprefix('http://')}]({site}/moon))."
+    (annotation,) = message["annotations"]
+    assert annotation["type"] == "url_citation"
+    cited = annotation["url_citation"]
+    assert cited["url"] == f"{site}/moon" and cited["title"] == "The Moon"
+    assert message["content"][cited["start_index"] : cited["end_index"]].startswith(
+        f"([{site.removeprefix('http://')}]"
+    )
 
 
 def test_responses_reports_web_search_calls(browsing: tuple[str, str]) -> None:
@@ -286,6 +294,37 @@ def test_responses_reports_web_search_calls(browsing: tuple[str, str]) -> None:
     call = next(item for item in final_response.output if item.type == "web_search_call")
     assert call.status == "completed" and call.action.type == "search" and call.action.query == "mars"
     assert final_response.output_text == "Mars is the fourth planet."
+
+
+def test_responses_streams_each_citation_as_an_annotation(browsing: tuple[str, str]) -> None:
+    """A search result cited by its line resolves to that result's page (openai SDK, streaming)."""
+    server, site = browsing
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="none")
+    script = browser_call("search", '{"query": "moon distance"}') + final("Far【0†L4】, and 【5†L1】.")
+    events = list(
+        client.responses.create(
+            model="synthetic",
+            input="responses cite",
+            tools=[{"type": "web_search"}],
+            max_output_tokens=400,
+            stream=True,
+            extra_headers=script_header(script),
+        )
+    )
+    added = [e for e in events if e.type == "response.output_text.annotation.added"]
+    assert len(added) == 1 and added[0].annotation_index == 0
+    final_response = events[-1].response
+    message = next(item for item in final_response.output if item.type == "message")
+    (part,) = message.content
+    (annotation,) = part.annotations
+    assert annotation.type == "url_citation" and annotation.url == f"{site}/moon" and annotation.title == "The Moon"
+    assert (
+        part.text[annotation.start_index : annotation.end_index] == f"([{site.removeprefix('http://')}]({site}/moon))"
+    )
+    assert part.text.endswith(", and 【5†L1】.")  # no page 5: the mark stays as the model wrote it
+    streamed = added[0].annotation
+    streamed = streamed.model_dump() if hasattr(streamed, "model_dump") else streamed
+    assert streamed == annotation.model_dump()  # the event carries the annotation the message ends with
 
 
 def test_with_the_browser_off_a_browser_call_fetches_nothing(server: str) -> None:

@@ -26,21 +26,37 @@ def display(tmp_path: Path) -> Iterator[str]:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (Debian: xvfb trayer x11-utils)")
-    number = next(n for n in range(90, 140) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    # A display is free only when neither its socket nor its lock file is there: Xvfb refuses a
+    # number whose lock a crashed server left behind.
+    number = next(
+        n for n in range(90, 140) if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
+    )
     name = f":{number}"
-    xvfb = subprocess.Popen(["Xvfb", name, "-screen", "0", "640x200x24", "-nolisten", "tcp"], stderr=subprocess.DEVNULL)
+    xvfb_log = tmp_path / "xvfb.log"
+    trayer_log = tmp_path / "trayer.log"
+    with xvfb_log.open("wb") as xvfb_out:
+        xvfb = subprocess.Popen(["Xvfb", name, "-screen", "0", "640x200x24", "-nolisten", "tcp"], stderr=xvfb_out)
     env = {**os.environ, "DISPLAY": name}
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while subprocess.run(["xwininfo", "-root"], env=env, capture_output=True).returncode != 0:
-            assert time.monotonic() < deadline, "Xvfb did not start"
+            assert xvfb.poll() is None and time.monotonic() < deadline, f"Xvfb did not start:\n{xvfb_log.read_text()}"
             time.sleep(0.1)
-        trayer = subprocess.Popen(
-            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
-             "--transparent", "false", "--tint", "0x303030"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        with trayer_log.open("wb") as trayer_out:
+            trayer = subprocess.Popen(
+                ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
+                 "--transparent", "false", "--tint", "0x303030"],
+                env=env, stdout=trayer_out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         try:
+            # The tray host must own its panel before the icon starts: on a loaded machine
+            # trayer can take many seconds, and an icon that starts first measures the host's
+            # start-up, not its own docking.
+            deadline = time.monotonic() + 60
+            while not re.search(r'^\s*0x[0-9a-f]+ "panel"', tree(env), re.M):
+                assert trayer.poll() is None, f"trayer exited ({trayer.returncode}):\n{trayer_log.read_text()}"
+                assert time.monotonic() < deadline, f"trayer showed no panel in 60 s:\n{trayer_log.read_text()}"
+                time.sleep(0.2)
             yield name
         finally:
             trayer.terminate()

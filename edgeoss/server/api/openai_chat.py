@@ -242,6 +242,15 @@ def completion(outcome: Reply, model: str, cid: str, created: int) -> dict[str, 
         message["reasoning_content"] = message["reasoning"] = r.reasoning
     if r.tool_calls:
         message["tool_calls"] = [tool_call_json(c) for c in r.tool_calls]
+    if outcome.citations:  # the browser's pages the answer cites (offsets into content)
+        at = len(r.preamble)
+        message["annotations"] = [
+            {
+                "type": "url_citation",
+                "url_citation": {"start_index": at + a, "end_index": at + b, "url": s.url, "title": s.title},
+            }
+            for a, b, s in outcome.citations
+        ]
     if outcome.tool_activity:
         message["edgeoss"] = {"tool_activity": outcome.tool_activity}  # what edgeoss's tools did, in order
     return {

@@ -355,7 +355,9 @@ class Builder:
                 item = {"type": "message", "id": _id("msg"), "role": "assistant", "status": "in_progress"}
                 events += self._open(item, {"type": "output_text", "text": "", "annotations": [], "logprobs": []})
             assert self.current is not None
-            self.current["content"][0]["text"] += event.text
+            part = self.current["content"][0]
+            start = len(part["text"])
+            part["text"] += event.text
             events.append(
                 self._event(
                     "response.output_text.delta",
@@ -366,6 +368,19 @@ class Builder:
                     logprobs=[],
                 )
             )
+            if event.source is not None:  # a citation the browser resolved: where it stands
+                annotation = url_citation(event.source, start, len(part["text"]))
+                part["annotations"].append(annotation)
+                events.append(
+                    self._event(
+                        "response.output_text.annotation.added",
+                        item_id=self.current["id"],
+                        output_index=len(self.output) - 1,
+                        content_index=0,
+                        annotation_index=len(part["annotations"]) - 1,
+                        annotation=annotation,
+                    )
+                )
         elif event.kind == "tool_call" and event.tool_call is not None:
             events += self.close()
             call = event.tool_call
@@ -612,6 +627,11 @@ def complete(builder: Builder, outcome: Reply, store: ResponseStore, stored: Sto
     if builder.body.get("store", True):
         store.put(builder.id, builder.conversation(stored))
     return final
+
+
+def url_citation(source: harmony.Source, start: int, end: int) -> dict[str, Any]:
+    """Responses' annotation of a cited page: its span in the output text, its link."""
+    return {"type": "url_citation", "start_index": start, "end_index": end, "url": source.url, "title": source.title}
 
 
 def web_search_action(call: harmony.ToolCall) -> dict[str, Any]:
