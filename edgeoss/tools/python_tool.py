@@ -20,12 +20,13 @@ import selectors
 import signal
 import subprocess
 import sys
-import sysconfig
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from edgeoss import fsutil
 from edgeoss.errors import ToolUnavailableError
@@ -36,6 +37,10 @@ from edgeoss.tools.conversations import PerConversation
 log = logging.getLogger(__name__)
 
 NAME = "python"
+
+WATCH_MEMORY = sys.platform == "darwin"
+"""macOS enforces no address-space limit (RLIMIT_AS is accepted and ignored): there the
+session watches the interpreter's resident memory while it runs and kills it past the cap."""
 
 
 @dataclass(frozen=True)
@@ -92,25 +97,12 @@ class Result:
 
 
 def _interpreter() -> tuple[str, list[Path], list[str]]:
-    """The Python to run inside, the folders it needs (read-only), and its package folders.
-
-    The base installation's interpreter and standard library, and this
-    environment's site-packages (numpy and the rest of what edgeoss runs with),
-    each bound at its own path: nothing beside them in the folders above."""
     if getattr(sys, "frozen", False):
         raise ToolUnavailableError(
             "the python tool needs a Python installation; the edgeoss binary has none to give the sandbox",
             hint="install edgeoss with pip to use the python tool (the binary's sandbox is not built yet)",
         )
-    executable = os.path.realpath(sys.executable)
-    folders = {Path(sys.base_prefix).resolve(), Path(executable).parent}
-    packages = [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
-    packages = [p for p in dict.fromkeys(packages) if os.path.isdir(p)]
-    folders.update(Path(p).resolve() for p in packages)
-    libdir = sysconfig.get_config_var("LIBDIR")
-    if isinstance(libdir, str) and os.path.isdir(libdir):
-        folders.add(Path(libdir).resolve())  # libpython, when the interpreter links it shared
-    return executable, sorted(folders), [str(Path(p).resolve()) for p in packages]
+    return sandbox.interpreter()
 
 
 class PythonSession:
@@ -123,6 +115,7 @@ class PythonSession:
         self.scratch = root / self.id
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._over_memory = False  # the watchdog stopped it (where the kernel caps no address space)
 
     # --- the process -----------------------------------------------------------------------------
 
@@ -171,7 +164,10 @@ class PythonSession:
                 if len(buffer) > limit:
                     return None
                 left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(min(left, 0.5)):
+                if WATCH_MEMORY and self._memory_past_cap(proc):
+                    self._over_memory = True
+                    return None
+                if left <= 0 or not sel.select(min(left, 0.2 if WATCH_MEMORY else 0.5)):
                     if left <= 0 or proc.poll() is not None:
                         return None
                     continue
@@ -182,6 +178,12 @@ class PythonSession:
                 if not chunk:
                     return None
                 buffer += chunk
+
+    def _memory_past_cap(self, proc: subprocess.Popen[bytes]) -> bool:
+        try:
+            return int(psutil.Process(proc.pid).memory_info().rss) > self.limits.memory_bytes
+        except (psutil.Error, OSError):
+            return False  # it ended: the read says how
 
     def _stop(self, proc: subprocess.Popen[bytes]) -> str:
         """Kill the sandbox, all of it; what bubblewrap said on stderr, if anything."""
@@ -232,6 +234,9 @@ class PythonSession:
             return result
 
     def _why(self, returncode: int | None, elapsed: float) -> str:
+        if self._over_memory:
+            self._over_memory = False
+            return f"the interpreter used more than {fsutil.human_bytes(self.limits.memory_bytes)} of memory"
         if returncode is None:
             return f"the code ran past {self.limits.timeout_s:g} s and was stopped"
         if returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGKILL):

@@ -64,7 +64,10 @@ def _cap(limit: int, value: int) -> None:
 
 def cap_self(args: argparse.Namespace) -> None:
     _cap(resource.RLIMIT_CORE, 0)
-    _cap(resource.RLIMIT_AS, args.memory)
+    if sys.platform != "darwin":
+        # macOS does not enforce an address-space limit: the session watches the memory
+        # from outside there (python_tool.WATCH_MEMORY).
+        _cap(resource.RLIMIT_AS, args.memory)
     _cap(resource.RLIMIT_FSIZE, args.file_bytes)
     _cap(resource.RLIMIT_NOFILE, args.open_files)
     # Soft limit: SIGXCPU ends the process; the hard limit a second later is SIGKILL.

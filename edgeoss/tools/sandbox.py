@@ -13,9 +13,22 @@ clone3): threads work, a fork bomb ends at its first fork. The interpreter
 caps its own memory, CPU time, file sizes and open files before it runs any
 code (python_worker.py), and the caller kills the whole sandbox on a timeout.
 
-Elsewhere (macOS, Windows) and where bubblewrap cannot start (not installed,
-user namespaces disabled), `status()` says the tool is unavailable, why, and
-the fix: edgeoss never runs the model's code outside a sandbox.
+macOS: sandbox-exec (Seatbelt, the sandbox every App Store app runs in) with
+a deny-by-default profile written per session (`seatbelt_profile`): the
+interpreter may exec itself and nothing else, may not fork, has no network
+operation at all, reads only the system libraries, the Python installation
+and its packages, and reads and writes only its scratch folder (which stays
+at its real path: macOS has no mount namespace to put it at /mnt/data).
+The kernel does not enforce an address-space limit there, so the caller
+watches the interpreter's memory and kills it past the cap (python_tool.py).
+
+Whatever the backend, `status()` does not trust it on its word: it runs the
+sandbox once and checks that its walls hold (no connection to a server on the
+host's loopback, no read of a host folder it was not given, no write that
+reaches the host outside the scratch folder, no fork). A wall that does not
+hold makes the tool unavailable, with what leaked. Windows, and any machine
+where neither sandbox starts, gets the same: unavailable, why, and the fix;
+edgeoss never runs the model's code outside a sandbox.
 """
 
 from __future__ import annotations
@@ -23,10 +36,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import sysconfig
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +76,6 @@ class Status:
 def seccomp_filter() -> bytes:
     """A BPF program refusing new processes (EPERM) and clone3 (ENOSYS, so the C library
     falls back to clone, whose flags the filter can read); every other call is allowed."""
-    import tempfile
-
     import pyseccomp
 
     rules = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
@@ -125,6 +140,64 @@ def argv(
     return cmd
 
 
+SANDBOX_EXEC = "/usr/bin/sandbox-exec"
+"""macOS's sandbox runner, by its fixed path: never one found first on PATH."""
+
+_MACOS_SYSTEM_READ = (
+    "/usr/lib",
+    "/usr/share",
+    "/System/Library",
+    "/System/Volumes/Preboot/Cryptexes",  # the dyld shared cache on macOS 13 and later
+    "/private/var/db/dyld",
+    "/Library/Apple/usr/lib",
+    "/private/etc/localtime",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/random",
+    "/dev/urandom",
+)
+"""What the dynamic loader, the C library and the clock read; nothing of the user's."""
+
+
+def _sbpl(text: str) -> str:
+    """A path as an SBPL (Scheme) string literal; a path no literal can hold is refused."""
+    if any(ord(c) < 32 for c in text):
+        raise ValueError(f"a sandbox path with a control character: {text[:80]!r}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = Path(path).parents
+    return [str(p) for p in parts]
+
+
+def seatbelt_profile(executable: str, *, scratch: Path, read_only: Sequence[Path]) -> str:
+    """The deny-by-default Seatbelt profile for one session. Every path is resolved first:
+    Seatbelt matches the real path (/private/var/..., not /var/...)."""
+    real_scratch = os.path.realpath(scratch)
+    reads = [*_MACOS_SYSTEM_READ, *(os.path.realpath(p) for p in read_only)]
+    # Path lookup stats each folder above what it opens: their metadata (not their contents).
+    above = sorted({a for p in [*reads, real_scratch] for a in _ancestors(p)})
+    lines = [
+        "(version 1)",
+        "(deny default)",  # everything below is the whole of what the interpreter may do
+        f"(allow process-exec (literal {_sbpl(os.path.realpath(executable))}))",
+        "(allow signal (target self))",
+        "(allow process-info* (target self))",
+        "(allow sysctl-read)",
+        "(allow file-read* " + " ".join(f"(subpath {_sbpl(p)})" for p in reads) + ")",
+        "(allow file-read-metadata " + " ".join(f"(literal {_sbpl(p)})" for p in above) + ")",
+        f"(allow file-read* file-write* (subpath {_sbpl(real_scratch)}))",
+        '(allow file-write-data (literal "/dev/null"))',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _seatbelt_argv(program: Sequence[str], *, scratch: Path, read_only: Sequence[Path]) -> list[str]:
+    return [SANDBOX_EXEC, "-p", seatbelt_profile(program[0], scratch=scratch, read_only=read_only), *program]
+
+
 def spawn(
     program: Sequence[str],
     *,
@@ -133,8 +206,22 @@ def spawn(
     env: dict[str, str] | None = None,
     tmp_bytes: int = TMP_BYTES,
 ) -> subprocess.Popen[bytes]:
-    """Start `program` in the sandbox, its stdin and stdout pipes to the caller; stderr
-    (bubblewrap's own complaints) to a pipe as well."""
+    """Start `program` in this machine's sandbox, its stdin and stdout pipes to the caller;
+    stderr (the sandbox runner's own complaints) to a pipe as well."""
+    if sys.platform == "darwin":
+        # No mount namespace: the scratch folder is where it is, and its tmp is inside it.
+        tmp = Path(scratch) / ".tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        base = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "TMPDIR": str(tmp), "LANG": "C.UTF-8"}
+        return subprocess.Popen(
+            _seatbelt_argv(program, scratch=scratch, read_only=read_only),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**base, **(env or {})},  # nothing of edgeoss's environment (keys, tokens) goes in
+            cwd=scratch,
+            start_new_session=True,
+        )
     read_fd, write_fd = os.pipe()
     try:
         os.write(write_fd, seccomp_filter())  # a few hundred bytes: never fills the pipe
@@ -154,6 +241,95 @@ def spawn(
             os.close(write_fd)
 
 
+def interpreter() -> tuple[str, list[Path], list[str]]:
+    """The Python to run inside, the folders it needs (read-only), and its package folders.
+
+    The base installation's interpreter and standard library, and this
+    environment's site-packages (numpy and the rest of what edgeoss runs with),
+    each bound at its own path: nothing beside them in the folders above."""
+    executable = os.path.realpath(sys.executable)
+    folders = {Path(sys.base_prefix).resolve(), Path(executable).parent}
+    packages = [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
+    packages = [p for p in dict.fromkeys(packages) if os.path.isdir(p)]
+    folders.update(Path(p).resolve() for p in packages)
+    libdir = sysconfig.get_config_var("LIBDIR")
+    if isinstance(libdir, str) and os.path.isdir(libdir):
+        folders.add(Path(libdir).resolve())  # libpython, when the interpreter links it shared
+    return executable, sorted(folders), [str(Path(p).resolve()) for p in packages]
+
+
+WALLS_PROBE = r"""
+import json, os, socket, sys
+port, outside = int(sys.argv[1]), sys.argv[2]
+leaks = []
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=3).close()
+    leaks.append("it connected to a server on the host's loopback")
+except OSError:
+    pass
+try:
+    with open(os.path.join(outside, "secret")) as fh:
+        fh.read()
+    leaks.append("it read a host file it was not given")
+except OSError:
+    pass
+try:
+    with open(os.path.join(outside, "escaped"), "w") as fh:
+        fh.write("x")
+except OSError:
+    pass
+try:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    leaks.append("it started another process")
+except OSError:
+    pass
+print(json.dumps(leaks))
+"""
+"""Run inside the sandbox by `walls_hold`: each way out it finds is a leak (the write
+outside is judged from the host, where it would have landed)."""
+
+
+def walls_hold(timeout_s: float = 30) -> tuple[bool, str]:
+    """Run the sandbox once and try its walls; (True, "") when every one holds, else
+    (False, what leaked or why the probe could not run)."""
+    executable, read_only, _ = interpreter()
+    with (
+        tempfile.TemporaryDirectory(prefix="edgeoss-sandbox-probe-") as scratch,
+        tempfile.TemporaryDirectory(prefix="edgeoss-sandbox-host-") as outside,
+        socket.create_server(("127.0.0.1", 0)) as listener,  # never accepted: a connect alone leaks
+    ):
+        Path(outside, "secret").write_text("the host's")
+        port = listener.getsockname()[1]
+        try:
+            proc = spawn(
+                [executable, "-I", "-S", "-c", WALLS_PROBE, str(port), outside],
+                scratch=Path(scratch),
+                read_only=read_only,
+            )
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, 9)
+            proc.communicate()
+            return False, f"the sandbox's check did not finish in {timeout_s:g} s"
+        except OSError as exc:
+            return False, f"the sandbox did not start: {exc}"
+        escaped = Path(outside, "escaped").exists()
+    try:
+        leaks = [str(x) for x in json.loads(out.decode(errors="replace").strip().splitlines()[-1])]
+    except (ValueError, IndexError, TypeError):
+        said = err.decode(errors="replace").strip().splitlines()
+        return False, f"the sandbox cannot run here: {said[-1][:300] if said else f'exit status {proc.returncode}'}"
+    if escaped:
+        leaks.append("it wrote a file on the host outside its scratch folder")
+    if leaks:
+        return False, "the sandbox did not hold: " + "; ".join(leaks)
+    return True, ""
+
+
 FIX_INSTALL = (
     "install bubblewrap (Debian, Ubuntu: sudo apt install bubblewrap; Fedora: sudo dnf install bubblewrap; "
     "Arch: sudo pacman -S bubblewrap)"
@@ -162,15 +338,13 @@ FIX_USERNS = (
     "allow unprivileged user namespaces (sudo sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 "
     "and later, kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap)"
 )
+FIX_LEAK = "report it to edgeoss with `edgeoss doctor --json`; the python tool stays off until it holds"
 
 
 @functools.cache
 def status() -> Status:
-    """Probe the sandbox once per process: bubblewrap must start an interpreter with every
-    restriction above, or the python tool is unavailable."""
-    if sys.platform != "linux":
-        where = {"darwin": "macOS", "win32": "Windows"}.get(sys.platform, sys.platform)
-        return Status("", False, f"edgeoss has no sandbox for {where} yet", "run edgeoss on Linux with bubblewrap")
+    """Probe the sandbox once per process: it must start an interpreter and every wall must
+    hold (`walls_hold`), or the python tool is unavailable."""
     if getattr(sys, "frozen", False):
         # The binary's Python lives inside the binary: nothing the sandbox could mount as a
         # read-only installation. (Not built yet; the pip install has one.)
@@ -180,6 +354,12 @@ def status() -> Status:
             "the edgeoss binary has no Python installation to give the sandbox",
             "install edgeoss with pip (python3 -m pip install edgeoss) to use the python tool",
         )
+    if sys.platform == "darwin":
+        return _status_macos()
+    if sys.platform != "linux":
+        where = {"win32": "Windows"}.get(sys.platform, sys.platform)
+        fix = "run edgeoss on Linux (bubblewrap) or macOS (sandbox-exec)"
+        return Status("", False, f"edgeoss has no sandbox for {where}", fix)
     if bubblewrap() is None:
         return Status("", False, "bubblewrap (bwrap) is not installed", FIX_INSTALL)
     try:
@@ -193,8 +373,6 @@ def status() -> Status:
             f"libseccomp cannot build the sandbox's process filter ({exc})",
             "install libseccomp2 (sudo apt install libseccomp2) and pyseccomp (pip install pyseccomp)",
         )
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="edgeoss-sandbox-probe-") as scratch:
         try:
             proc = spawn(["/usr/bin/env", "true"], scratch=Path(scratch), read_only=[])
@@ -206,7 +384,19 @@ def status() -> Status:
         return Status(
             "bubblewrap", False, f"bubblewrap cannot sandbox here: {said[-1] if said else proc.returncode}", FIX_USERNS
         )
+    held, why = walls_hold()
+    if not held:
+        return Status("bubblewrap", False, why, FIX_LEAK)
     version = subprocess.run([str(bubblewrap()), "--version"], capture_output=True, text=True, check=False).stdout
     return Status(
         "bubblewrap", True, f"{version.strip() or 'bubblewrap'}: no network, no host files but a scratch folder"
     )
+
+
+def _status_macos() -> Status:
+    if not os.access(SANDBOX_EXEC, os.X_OK):
+        return Status("", False, f"{SANDBOX_EXEC} is missing", "sandbox-exec ships with macOS; reinstall macOS's base")
+    held, why = walls_hold()
+    if not held:
+        return Status("sandbox-exec", False, why, FIX_LEAK)
+    return Status("sandbox-exec", True, "sandbox-exec (Seatbelt): no network, no host files but a scratch folder")

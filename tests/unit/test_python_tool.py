@@ -44,16 +44,6 @@ def test_doctor_names_the_sandbox(no_bubblewrap: None) -> None:
     assert check.status == "warn" and check.fix and "bubblewrap" in check.fix
 
 
-def test_elsewhere_than_linux_there_is_no_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    sandbox.status.cache_clear()
-    monkeypatch.setattr(sandbox.sys, "platform", "darwin")
-    try:
-        status = sandbox.status()
-        assert not status.available and "macOS" in status.detail
-    finally:
-        sandbox.status.cache_clear()
-
-
 def test_a_result_reads_like_a_notebook_cell() -> None:
     assert python_tool.Result().text() == "[no output]"
     cell = python_tool.Result(stdout="printed\n", stderr="warned\n", result="42", dropped=5)
