@@ -53,8 +53,14 @@ class Citations:
                 yield from self._plain(self._held[:start])
                 self._held = self._held[start:]
             end = self._held.find("】", 1)
+            reopened = self._held.find("【", 1)
+            if 0 < reopened and (end < 0 or reopened < end):
+                # A mark holds no 【: this one is text, and a mark may start at the next.
+                yield from self._plain(self._held[:reopened])
+                self._held = self._held[reopened:]
+                continue
             if end < 0:
-                if len(self._held) < MAX_MARK and "【" not in self._held[1:]:
+                if len(self._held) < MAX_MARK:
                     return  # perhaps a mark still arriving
                 yield from self._plain(self._held[:1])  # not a mark: the bracket is text
                 self._held = self._held[1:]

@@ -55,6 +55,12 @@ def test_a_lone_bracket_is_not_held_past_the_longest_mark() -> None:
     assert out.startswith("【x")  # given back once it is longer than any mark could be
 
 
+def test_a_bracket_before_a_mark_is_text_however_the_pieces_fall() -> None:
+    for pieces in (["【", "【1†", "】"], ["【【1†】"], ["【【", "1†】"]):
+        text, _ = streamed(pieces)
+        assert text == "【 ([example.org](https://example.org/moon))", pieces
+
+
 @given(st.lists(st.text(alphabet="ab 【】†L1-0.", max_size=12), max_size=8))
 def test_streaming_adds_up_to_the_whole_rewrite(pieces: list[str]) -> None:
     text, _ = streamed(pieces)
