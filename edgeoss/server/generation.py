@@ -33,6 +33,8 @@ class Ask:
     mcp_servers: tuple[str, ...] | None = None  # the server's MCP servers this request uses (None: all)
     can_approve: bool = False  # the API can ask the user to approve a tool call (Responses)
     approved: tuple[tuple[int, harmony.ToolCall], ...] = ()  # calls the user approved: (turn to fill, call)
+    call_required: bool = False  # tool_choice required, or a named function: the turn must end in a call
+    lenient: bool = False  # schema keywords the constraint cannot enforce are ignored (strict: false), not refused
 
 
 class _StopCutter:

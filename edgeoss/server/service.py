@@ -24,6 +24,7 @@ from edgeoss.server.host import ModelHost
 from edgeoss.server.http_errors import bad_request
 from edgeoss.server.metrics import Metrics
 from edgeoss.server.options import ServeOptions
+from edgeoss.structured import constraint, grammar
 from edgeoss.tools import loop, mcp_tools
 from edgeoss.tools.mcp_tools import McpHub
 
@@ -105,6 +106,23 @@ def with_effort(body: dict[str, Any], effort: str) -> dict[str, Any]:
         or (isinstance(options, dict) and "reasoning_effort" in options)
     )
     return body if named else {**body, "reasoning_effort": effort, "think": effort}
+
+
+async def constrained(ask: generation.Ask, processor: LogitsProcessor | None) -> LogitsProcessor | None:
+    """The request's processor with its shape enforced (a response schema, function
+    arguments, a required call), or as it was when there is nothing to enforce; a
+    schema that cannot be enforced is a 400 naming it."""
+    shape = grammar.shape_of(ask.options, ask.call_required, ask.lenient, ask.sampling.max_tokens)
+    if not shape.constrains:
+        return processor
+    try:
+        # Off the event loop: the vocabulary's first build and a large schema's compile take a while.
+        compiled = await asyncio.to_thread(constraint.Compiled, shape)
+    except grammar.ShapeError as exc:
+        param = "response_format" if ask.options.response_schema is not None else "tools"
+        raise ApiError(400, f"the schema cannot be enforced: {exc}", param=param, code="invalid_schema") from None
+    enforce = constraint.Constraint(compiled)
+    return enforce if processor is None else constraint.composed(processor, enforce)
 
 
 class Server:
@@ -234,6 +252,7 @@ class Server:
             if self.options.log_prompts:
                 access_log.info("prompt: %s", json.dumps([t.__dict__ for t in ask.turns], default=str)[:20000])
             processor = self.processor_for(request) if self.processor_for else None
+            processor = await constrained(ask, processor)
             if toolbox:
                 key = loop.conversation_key(ask.turns)
                 events = loop.events(engine, prompt, ask, outcome, processor, toolbox, key)

@@ -54,7 +54,7 @@ class Citations:
                 self._held = self._held[start:]
             end = self._held.find("】", 1)
             reopened = self._held.find("【", 1)
-            if 0 < reopened and (end < 0 or reopened < end):
+            if reopened > 0 and (end < 0 or reopened < end):
                 # A mark holds no 【: this one is text, and a mark may start at the next.
                 yield from self._plain(self._held[:reopened])
                 self._held = self._held[reopened:]

@@ -94,6 +94,17 @@ def tools_of(body: Mapping[str, Any]) -> tuple[tuple[harmony.Tool, ...], str]:
     raise bad_request("tool_choice must be auto, none, required or a function", "tool_choice")
 
 
+def call_required(body: Mapping[str, Any]) -> bool:
+    """tool_choice asks for a call (required, or a named function) and there are functions."""
+    choice = body.get("tool_choice")
+    return bool(body.get("tools")) and (choice == "required" or isinstance(choice, Mapping))
+
+
+def strict_of(fmt: object) -> bool:
+    """A json_schema format's strict flag (OpenAI's default is false)."""
+    return isinstance(fmt, Mapping) and fmt.get("strict") is True
+
+
 def schema_of(body: Mapping[str, Any]) -> dict[str, Any] | None:
     fmt = body.get("response_format")
     if fmt is None:
@@ -204,7 +215,17 @@ def parse(body: Mapping[str, Any], max_tokens: int, timeout_s: float | None) -> 
     options = harmony.RenderOptions(
         effort=effort_of(body), tools=tools, response_schema=schema_of(body), instructions=instruction
     )
-    ask = Ask(turns_of(body.get("messages")), options, sampling_of(body, max_tokens), stops_of(body), timeout_s)
+    fmt = body.get("response_format")
+    spec = fmt.get("json_schema") if isinstance(fmt, Mapping) else None
+    ask = Ask(
+        turns_of(body.get("messages")),
+        options,
+        sampling_of(body, max_tokens),
+        stops_of(body),
+        timeout_s,
+        call_required=call_required(body),
+        lenient=not strict_of(spec),
+    )
     stream_options = object_of(body.get("stream_options") or {}, "stream_options")
     return ask, bool(body.get("stream")), bool(stream_options.get("include_usage"))
 

@@ -21,7 +21,15 @@ from typing import Any
 
 from edgeoss import harmony
 from edgeoss.runtime.reply import Reply
-from edgeoss.server.api.openai_chat import arguments_text, effort_of, sampling_of, text_of, tools_of
+from edgeoss.server.api.openai_chat import (
+    arguments_text,
+    call_required,
+    effort_of,
+    sampling_of,
+    strict_of,
+    text_of,
+    tools_of,
+)
 from edgeoss.server.generation import Ask
 from edgeoss.server.http_errors import bad_request, list_of, object_of
 from edgeoss.tools import loop
@@ -186,6 +194,8 @@ def parse(
         mcp_servers=servers,
         can_approve=True,
         approved=tuple(approved),
+        call_required=call_required({**body, "tools": functions}),
+        lenient=not strict_of(object_of(body.get("text") or {}, "text").get("format")),
     )
     return ask, bool(body.get("stream")), Stored(turns, instructions or "")
 
