@@ -5,6 +5,7 @@ Never raises on malformed output: it is counted and degrades to answer text.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -47,6 +48,12 @@ class Result:
     reasoning_tokens: int = 0  # generated tokens that were analysis text (usage counts them)
     builtin_calls: list[ToolCall] = field(default_factory=list)  # to tools edgeoss runs (python, browser.*)
     waiting: ToolCall | None = None  # the built-in call the generation ended with (<|call|>): edgeoss answers it
+
+
+def _call_id() -> str:
+    """A call id unique to this call, as OpenAI's are: the server keys what it remembers of a
+    call (its reasoning) by it, and a client matches the call's output to it."""
+    return "call_" + uuid.uuid4().hex[:24]
 
 
 class StreamParser:
@@ -100,10 +107,10 @@ class StreamParser:
         arguments, channel = "".join(self._arguments), self._call_channel
         recipient, self._recipient, self._arguments = self._recipient, "", []
         if not recipient.startswith("functions."):
-            call = ToolCall(recipient, arguments, f"call_{self._calls}", channel)
+            call = ToolCall(recipient, arguments, _call_id(), channel)
             self.result.builtin_calls.append(call)
             return [Event("builtin_call", tool_call=call)]
-        call = ToolCall(recipient.removeprefix("functions."), arguments, f"call_{self._calls}", channel)
+        call = ToolCall(recipient.removeprefix("functions."), arguments, _call_id(), channel)
         self.result.tool_calls.append(call)
         return [Event("tool_call", tool_call=call)]
 

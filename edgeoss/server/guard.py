@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +33,11 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+
+
+def presented_key(headers: Mapping[str, str]) -> str:
+    """The API key a request presents: `Authorization: Bearer KEY` or `X-Api-Key`."""
+    return headers.get("authorization", "").removeprefix("Bearer ").strip() or headers.get("x-api-key", "")
 
 
 def _hostname(header: str) -> str:
@@ -102,7 +108,7 @@ class Guard:
             return ApiError(413, f"the request body is {length} bytes; the limit is {self.options.max_body_bytes}")
         key = self.options.api_key
         if key and api:
-            given = headers.get("authorization", "").removeprefix("Bearer ").strip() or headers.get("x-api-key", "")
+            given = presented_key(headers)
             # In constant time: a comparison that stops at the first wrong byte tells the key away.
             # The header's own bytes (read as latin-1) against the key as UTF-8.
             if not hmac.compare_digest(given.encode("latin-1", "replace"), key.encode("utf-8")):

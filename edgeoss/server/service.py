@@ -20,10 +20,12 @@ from edgeoss.engines.base import LogitsProcessor
 from edgeoss.errors import ApiError, Busy, ContextOverflow, EdgeossError
 from edgeoss.runtime.reply import Reply
 from edgeoss.server import generation
+from edgeoss.server.guard import presented_key
 from edgeoss.server.host import ModelHost
 from edgeoss.server.http_errors import bad_request
 from edgeoss.server.metrics import Metrics
 from edgeoss.server.options import ServeOptions
+from edgeoss.server.reasoning_memory import ReasoningMemory, owner_of
 from edgeoss.structured import constraint, grammar
 from edgeoss.tools import loop, mcp_tools
 from edgeoss.tools.mcp_tools import McpHub
@@ -133,6 +135,7 @@ class Server:
         self.host, self.options, self.metrics, self.processor_for = host, options, metrics, processor_for
         hub = McpHub(mcp_tools.load(options.mcp_config)) if options.mcp_config is not None else None
         self.toolbox = loop.toolbox_of(options.tools, options.tool_settings, hub)
+        self.reasoning = ReasoningMemory()
 
     def names(self) -> set[str]:
         info = self.host.info
@@ -245,6 +248,8 @@ class Server:
                 # The load failed while this request waited for it: the same 503 as after.
                 raise ApiError(503, exc.message, "server_error", code="model_failed") from None
             outcome = Reply()
+            owner = owner_of(presented_key(request.headers))
+            ask = dataclasses.replace(ask, turns=self.reasoning.fill(owner, ask.turns))
             try:
                 prompt = generation.prepare(engine, ask, outcome)
             except ContextOverflow as exc:
@@ -261,15 +266,17 @@ class Server:
         except BaseException:
             self.release()
             raise
-        return self.finish_events(events, outcome), outcome
+        return self.finish_events(events, outcome, owner), outcome
 
     async def finish_events(
-        self, events: AsyncGenerator[harmony.Event, None], outcome: Reply
+        self, events: AsyncGenerator[harmony.Event, None], outcome: Reply, owner: str
     ) -> AsyncGenerator[harmony.Event, None]:
         try:
             async for event in events:
                 yield event
             self.metrics.generation(outcome)
+            # The reasoning that led to the calls, for a follow-up that leaves it out.
+            self.reasoning.remember(owner, outcome.result.tool_calls, outcome.result.reasoning)
         finally:
             await events.aclose()
             self.release()

@@ -42,6 +42,42 @@ def _said(error: str) -> str:
     return first[:300]
 
 
+NEG = np.float32(-np.inf)
+LANES = np.arange(32)
+
+
+def apply_mask(logits: np.ndarray, bitmask: bytes) -> np.ndarray:
+    """`logits` with every token the bitmask (llguidance's: bit i of 32-bit word i // 32 is
+    token i) refuses at -inf. Two ways, by what the mask looks like, since a full pass over
+    201,088 logits is most of the constraint's cost: inside JSON a few hundred tokens are
+    allowed, so the allowed are copied into a fresh -inf row; in free text nearly all are,
+    so only the words with a refused bit are touched."""
+    n = len(logits)
+    words = np.frombuffer(bitmask, dtype=np.uint32)[: (n + 31) // 32]
+    some = np.flatnonzero(words)
+    if len(some) * 2 < len(words):
+        bits = np.unpackbits(words[some].view(np.uint8), bitorder="little").reshape(-1, 32).view(bool)
+        allowed = (some[:, None] * 32 + LANES)[bits]
+        allowed = allowed[allowed < n]
+        out = np.full_like(logits, NEG)
+        out[allowed] = logits[allowed]
+        return out
+    full = n // 32
+    rows = logits[: full * 32].reshape(full, 32)
+    head = words[:full]
+    rows[head == 0] = NEG
+    partial = np.flatnonzero((head != 0) & (head != 0xFFFFFFFF))
+    if len(partial):
+        bits = np.unpackbits(head[partial].view(np.uint8), bitorder="little").reshape(-1, 32).view(bool)
+        block = rows[partial]
+        block[~bits] = NEG
+        rows[partial] = block
+    if n % 32:
+        tail = np.unpackbits(words[full:].view(np.uint8), bitorder="little")[: n % 32].view(bool)
+        logits[full * 32 :][~tail] = NEG
+    return logits
+
+
 class Constraint:
     """LogitsProcessor: (ids so far, logits) -> logits with the disallowed tokens at -inf."""
 
@@ -69,25 +105,24 @@ class Constraint:
             self._seen = n
             if self._matcher.is_error() or self._matcher.is_stopped():
                 return logits
-            bits = np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8)
-            refused = ~np.unpackbits(bits, bitorder="little", count=len(logits)).view(bool)
-            # copyto with where= is three times faster than putmask or fancy indexing here.
-            np.copyto(logits, -np.inf, where=refused)
-            if np.isfinite(logits.max()):
-                return logits
-            masked = np.array(fallback, dtype=np.float32, copy=True)
-            np.copyto(masked, -np.inf, where=refused)
-            return masked
+            mask = self._matcher.compute_bitmask()
+            masked = apply_mask(logits, mask)
+            if fallback is logits or np.isfinite(masked.max()):
+                return masked
+            return apply_mask(np.array(fallback, dtype=np.float32), mask)
 
 
 def composed(
     inner: Callable[[np.ndarray, np.ndarray], np.ndarray], enforce: Constraint
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """`inner` (another processor: a test's forced script), then the constraint, which falls
-    back on the model's own logits where `inner` left nothing it allows."""
+    back on the model's own logits where `inner` left nothing it allows. `inner` returns a
+    new array and leaves the model's as they were (the forced scripts do)."""
 
     def both(ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        raw = logits.copy()
-        return enforce.enforce(ids, inner(ids, logits), raw)
+        out = inner(ids, logits)
+        if out is logits:  # changed in place: there is nothing of the model's left to fall back on
+            return enforce.enforce(ids, out, out)
+        return enforce.enforce(ids, out, logits)
 
     return both

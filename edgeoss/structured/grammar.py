@@ -110,11 +110,14 @@ def lark(shape: Shape) -> str:
             raise ShapeError(f"the tool name {recipient[:80]!r} cannot be enforced (letters, digits, _ . - only)")
         to = _literal(f" to={recipient}")
         rules.append(
-            f'call{i}: <|channel|> "commentary" {to} {ctype} <|message|> args{i} <|call|>\n'
-            f'    | {to} <|channel|> "commentary" {ctype} <|message|> args{i} <|call|>\n'
+            f"call{i}: <|channel|> call_ch {to} {ctype} <|message|> args{i} <|call|>\n"
+            f"    | {to} <|channel|> call_ch {ctype} <|message|> args{i} <|call|>\n"
             f"args{i}: {_json(schema, shape.strict)}"
         )
         last.append(f"call{i}")
+    if shape.calls:
+        # gpt-oss calls on commentary as trained, and on analysis now and then: both are calls.
+        rules.append('call_ch: "commentary" | "analysis"')
     if shape.builtins:
         names = " | ".join(_literal(f" to={name}") for name in shape.builtins)
         rules.append(

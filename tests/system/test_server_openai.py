@@ -154,6 +154,33 @@ def test_preamble_then_call_and_the_tool_result_round_trip(client: openai.OpenAI
     assert follow.choices[0].message.content == "It is 3 C in Oslo."
 
 
+def test_reasoning_is_kept_across_a_tool_turn(server: str, client: openai.OpenAI) -> None:
+    """The follow-up of a tool-call turn that drops its reasoning (as the openai SDK's users
+    do) gets the same prompt as one that sends it back; a client with another key does not."""
+    reply = client.chat.completions.create(
+        model="synthetic", messages=HELLO, tools=[WEATHER], extra_headers=script_header(CALL_ON_ANALYSIS)
+    )
+    message = reply.choices[0].message
+    (call,) = message.tool_calls or []
+    assert message.model_extra and message.model_extra["reasoning_content"] == "Need the weather."
+    dropped = [
+        *HELLO,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 3}'},
+    ]
+    sent_back = [dropped[0], {**dropped[1], "reasoning_content": "Need the weather."}, dropped[2]]
+    other = openai.OpenAI(base_url=server + "/v1", api_key="another-key", max_retries=0)
+
+    def prompt_tokens(c: openai.OpenAI, messages: list[dict[str, object]]) -> int:
+        answer = c.chat.completions.create(model="synthetic", messages=messages, tools=[WEATHER], max_tokens=1)
+        assert answer.usage is not None
+        return answer.usage.prompt_tokens
+
+    with_it, without_it = prompt_tokens(client, sent_back), prompt_tokens(client, dropped)
+    assert with_it == without_it
+    assert prompt_tokens(other, dropped) < with_it, "another key's follow-up got this key's reasoning"
+
+
 def test_structured_output(client: openai.OpenAI) -> None:
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
     reply = client.chat.completions.create(

@@ -113,9 +113,27 @@ def test_a_random_model_answers_in_the_schema(nested: constraint.Compiled, seed:
 
 
 def test_the_reasoning_is_free_and_bounded(nested: constraint.Compiled) -> None:
-    thoughts = [parsed(walk(constraint.Constraint(nested), seed)).reasoning for seed in range(6)]
-    assert sum(bool(t) for t in thoughts) >= 3, thoughts  # not suppressed
-    assert all(len(encoding().encode(t, allowed_special=set())) <= 4 * 50 + 8 for t in thoughts)
+    enforce = constraint.Constraint(nested)
+    ids = [200006, 173781]
+    opening = encoding().encode("<|channel|>analysis<|message|>", allowed_special="all")
+    ones = np.zeros(spec.VOCAB_SIZE, dtype=np.float32)
+    for token in opening:
+        assert np.isfinite(enforce(np.array(ids), ones.copy())[token])
+        ids.append(token)
+    logits = enforce(np.array(ids), ones.copy())
+    free = np.isfinite(logits)
+    # Every ordinary token may be written there, but the few hundred byte pieces that cannot
+    # begin a UTF-8 character (a lone continuation byte).
+    assert free[: spec.BPE_RANKS].sum() > spec.BPE_RANKS - 400
+    assert free[spec.END] and not free[spec.RETURN] and not free[spec.CALL]
+    # A model that would reason forever is made to end the message at the bound (400 // 8).
+    word = encoding().encode(" think", allowed_special=set())[0]
+    for step in range(200):  # noqa: B007
+        if not np.isfinite(logits[word]):
+            break
+        ids.append(word)
+        logits = enforce(np.array(ids), ones.copy())
+    assert step == 50 and np.isfinite(logits[spec.END]), step
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -153,11 +171,21 @@ def test_malformed_arguments_come_out_valid() -> None:
     jsonschema.validate(json.loads(call.arguments), WEATHER.parameters)
 
 
-def test_a_well_formed_script_passes_through_unchanged() -> None:
-    text = (
+@pytest.mark.parametrize(
+    "text",
+    [
         "<|channel|>analysis<|message|>Need weather.<|end|><|start|>assistant<|channel|>commentary "
-        'to=functions.get_weather <|constrain|>json<|message|>{"city": "Oslo", "days": 3}<|call|>'
-    )
+        'to=functions.get_weather <|constrain|>json<|message|>{"city": "Oslo", "days": 3}<|call|>',
+        # the recipient before the channel, on the analysis channel (gpt-oss does both)
+        "<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant to=functions.get_weather"
+        '<|channel|>analysis <|constrain|>json<|message|>{"city": "Paris", "days": 1}<|call|>',
+        # a preamble, then a call without <|constrain|>
+        "<|channel|>commentary<|message|>Let me check.<|end|><|start|>assistant to=functions.get_weather"
+        '<|channel|>commentary json<|message|>{"city": "Oslo", "days": 14}<|call|>',
+        "<|channel|>analysis<|message|>Just answer.<|end|><|start|>assistant<|channel|>final<|message|>Hi!<|return|>",
+    ],
+)
+def test_a_well_formed_turn_passes_through_unchanged(text: str) -> None:
     compiled = shape(tools=(WEATHER,))
     tokens = walk(constraint.composed(MalformedScript(text), constraint.Constraint(compiled)), seed=0)
     assert encoding().decode(tokens) == text
@@ -189,3 +217,16 @@ def test_a_new_round_starts_the_grammar_afresh(nested: constraint.Compiled) -> N
     logits = enforce(np.array(prompt), rng.standard_normal(spec.VOCAB_SIZE).astype(np.float32))
     allowed = {int(i) for i in np.flatnonzero(np.isfinite(logits))}
     assert allowed == {spec.CHANNEL}, "a turn begins with <|channel|> (or a recipient)"
+
+
+@pytest.mark.parametrize("allowed", [0.0, 0.001, 0.4, 0.6, 0.999, 1.0])
+def test_the_mask_is_applied_exactly(allowed: float) -> None:
+    """Both ways of applying llguidance's bitmask against the plain reading of it, on a
+    vocabulary that is not a multiple of 32 as well as the real one."""
+    rng = np.random.default_rng(int(allowed * 1000))
+    for n in (spec.VOCAB_SIZE, spec.VOCAB_SIZE - 7):
+        bits = rng.random(n) < allowed
+        mask = np.packbits(np.concatenate([bits, rng.random(-n % 32) < 0.5]), bitorder="little").tobytes()
+        logits = rng.standard_normal(n).astype(np.float32)
+        expected = np.where(bits, logits, np.float32(-np.inf))
+        assert np.array_equal(constraint.apply_mask(logits.copy(), mask), expected)

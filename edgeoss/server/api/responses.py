@@ -397,7 +397,7 @@ class Builder:
             item = {
                 "type": "function_call",
                 "id": _id("fc"),
-                "call_id": _id("call"),
+                "call_id": call.id,  # the parser's: unique, and what the server remembers the call by
                 "name": call.name,
                 "arguments": "",
                 "status": "in_progress",
