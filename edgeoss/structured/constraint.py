@@ -14,8 +14,10 @@ import threading
 from collections.abc import Callable
 
 import llguidance
+import llguidance.numpy
 import numpy as np
 
+from edgeoss import spec
 from edgeoss.structured import grammar, vocab
 
 log = logging.getLogger(__name__)
@@ -46,14 +48,14 @@ NEG = np.float32(-np.inf)
 LANES = np.arange(32)
 
 
-def apply_mask(logits: np.ndarray, bitmask: bytes) -> np.ndarray:
+def apply_mask(logits: np.ndarray, bitmask: bytes | np.ndarray) -> np.ndarray:
     """`logits` with every token the bitmask (llguidance's: bit i of 32-bit word i // 32 is
     token i) refuses at -inf. Two ways, by what the mask looks like, since a full pass over
     201,088 logits is most of the constraint's cost: inside JSON a few hundred tokens are
     allowed, so the allowed are copied into a fresh -inf row; in free text nearly all are,
     so only the words with a refused bit are touched."""
     n = len(logits)
-    words = np.frombuffer(bitmask, dtype=np.uint32)[: (n + 31) // 32]
+    words = np.frombuffer(bitmask, dtype=np.uint32)[: (n + 31) // 32]  # bytes, or llguidance's int32 row
     some = np.flatnonzero(words)
     if len(some) * 2 < len(words):
         bits = np.unpackbits(words[some].view(np.uint8), bitorder="little").reshape(-1, 32).view(bool)
@@ -87,6 +89,7 @@ class Constraint:
         self._seen = -1
         self.broken = ""  # why enforcement stopped, if it did (a token the grammar refused)
         self._lock = threading.Lock()
+        self._mask = llguidance.numpy.allocate_token_bitmask(1, spec.VOCAB_SIZE)  # filled in place each step
 
     def __call__(self, ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
         return self.enforce(ids, logits, logits)
@@ -105,7 +108,8 @@ class Constraint:
             self._seen = n
             if self._matcher.is_error() or self._matcher.is_stopped():
                 return logits
-            mask = self._matcher.compute_bitmask()
+            llguidance.numpy.fill_next_token_bitmask(self._matcher, self._mask)
+            mask = self._mask[0]
             masked = apply_mask(logits, mask)
             if fallback is logits or np.isfinite(masked.max()):
                 return masked
