@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai_harmony
 
@@ -27,6 +28,7 @@ class Event:
     tool_call: ToolCall | None = None
     reason: str = ""  # done: "stop", "tool_calls", "length", "cancel"
     source: Source | None = None  # content: this text is a citation of that page (the browser's)
+    logprobs: list[dict[str, Any]] | None = None  # content: its tokens' log-probabilities, when asked for
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ class Reply:
     tokens: list[int] = field(default_factory=list)  # the generated ids, the stop id included
     tool_activity: list[dict[str, str]] = field(default_factory=list)  # built-in calls: tool, input, output
     citations: list[tuple[int, int, harmony.Source]] = field(default_factory=list)  # (start, end) in content
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # the answer's tokens, when asked for
+    wants_logprobs: bool = False  # the request asked for them (an answer may have none)
 
     @property
     def finish_reason(self) -> str:

@@ -14,10 +14,12 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from edgeoss import harmony, spec
 from edgeoss.engines.base import LogitsProcessor, QueuedEngine, Sampling
 from edgeoss.runtime.reply import Reply, prompt_for
+from edgeoss.server.logprobs import Recording
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Ask:
     can_approve: bool = False  # the API can ask the user to approve a tool call (Responses)
     approved: tuple[tuple[int, harmony.ToolCall], ...] = ()  # calls the user approved: (turn to fill, call)
     call_required: bool = False  # tool_choice required, or a named function: the turn must end in a call
+    logprobs: int | None = None  # the answer's log-probabilities with this many alternatives each (None: off)
     lenient: bool = False  # schema keywords the constraint cannot enforce are ignored (strict: false), not refused
 
 
@@ -94,6 +97,9 @@ async def events(
     engine.submit(prompt, ask.sampling, emit, spec.STOP_TOKENS, cancel, processor, outcome.timings)
     deadline = time.monotonic() + ask.timeout_s if ask.timeout_s else None
     content: list[str] = []
+    recorder = processor.recorder if isinstance(processor, Recording) else None
+    step = -1  # this generation's index of the token last received
+    scored: list[dict[str, Any]] = []  # log-probabilities of answer tokens not yet sent with their text
     try:
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -109,17 +115,22 @@ async def events(
             if isinstance(item, BaseException):
                 raise item
             outcome.tokens.append(item)
+            step += 1
             if cutter.hit:
                 continue  # the answer already ended at a stop string; the engine is stopping
             for event in parser.feed(item):
                 if event.kind == "content":
+                    entry = recorder.entry(step, item) if recorder is not None else None
+                    if entry is not None:
+                        scored.append(entry)
                     text = cutter.feed(event.text)
                     if cutter.hit:
                         cancel.set()
                     if not text:
-                        continue
+                        continue  # held back (a stop string may be starting): its scores go with the next text
                     content.append(text)
-                    event = harmony.Event("content", text)
+                    event = harmony.Event("content", text, logprobs=scored or None)
+                    scored = []
                 elif event.kind == "done":
                     continue  # sent once, below, after the stop-string tail
                 yield event
@@ -128,7 +139,7 @@ async def events(
     tail = cutter.flush()
     if tail:
         content.append(tail)
-        yield harmony.Event("content", tail)
+        yield harmony.Event("content", tail, logprobs=scored or None)
     parser.result.content = "".join(content)
     if cutter.hit:
         parser.result.finish_reason = ""

@@ -23,6 +23,7 @@ from edgeoss.server import generation
 from edgeoss.server.guard import presented_key
 from edgeoss.server.host import ModelHost
 from edgeoss.server.http_errors import bad_request
+from edgeoss.server.logprobs import Recorder, Recording
 from edgeoss.server.metrics import Metrics
 from edgeoss.server.options import ServeOptions
 from edgeoss.server.reasoning_memory import ReasoningMemory, owner_of
@@ -247,7 +248,7 @@ class Server:
             except EdgeossError as exc:
                 # The load failed while this request waited for it: the same 503 as after.
                 raise ApiError(503, exc.message, "server_error", code="model_failed") from None
-            outcome = Reply()
+            outcome = Reply(wants_logprobs=ask.logprobs is not None)
             owner = owner_of(presented_key(request.headers))
             ask = dataclasses.replace(ask, turns=self.reasoning.fill(owner, ask.turns))
             try:
@@ -258,6 +259,8 @@ class Server:
                 access_log.info("prompt: %s", json.dumps([t.__dict__ for t in ask.turns], default=str)[:20000])
             processor = self.processor_for(request) if self.processor_for else None
             processor = await constrained(ask, processor)
+            if ask.logprobs is not None:
+                processor = Recording(processor, Recorder(ask.logprobs))
             if toolbox:
                 key = loop.conversation_key(ask.turns)
                 events = loop.events(engine, prompt, ask, outcome, processor, toolbox, key)
@@ -273,6 +276,8 @@ class Server:
     ) -> AsyncGenerator[harmony.Event, None]:
         try:
             async for event in events:
+                if event.logprobs:
+                    outcome.logprobs.extend(event.logprobs)
                 yield event
             self.metrics.generation(outcome)
             # The reasoning that led to the calls, for a follow-up that leaves it out.

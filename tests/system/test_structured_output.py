@@ -223,3 +223,77 @@ def test_a_schema_that_cannot_be_enforced_is_a_400(server: str) -> None:
 def test_the_server_still_answers_plain_requests(client: openai.OpenAI, tmp_path: Path) -> None:
     reply = client.chat.completions.create(model="synthetic", messages=question(0), max_tokens=16)
     assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+# --- logprobs, on the same servers: the constraint makes the demo model write an answer ----------
+
+JSON_OBJECT = {"type": "json_object"}
+
+
+def check_entries(entries: list[Any], content: str) -> None:
+    """Each answer token once, in order, its own top alternative at temperature 0."""
+    assert entries, "no logprobs"
+    assert b"".join(bytes(e["bytes"]) for e in entries).decode() == content
+    for e in entries:
+        assert e["logprob"] <= 0
+        top = e["top_logprobs"]
+        assert len(top) == 3 and top[0]["bytes"] == e["bytes"]
+        assert top[0]["logprob"] == pytest.approx(e["logprob"])
+        assert [t["logprob"] for t in top] == sorted((t["logprob"] for t in top), reverse=True)
+
+
+def test_chat_completions_logprobs_streamed_and_not(server: str) -> None:
+    body = {
+        "model": "synthetic",
+        "messages": question(7),
+        "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": SCHEMA, "strict": True}},
+        "logprobs": True,
+        "top_logprobs": 3,
+        "temperature": 0,
+        "max_tokens": BUDGET,
+    }
+    reply = httpx.post(server + "/v1/chat/completions", json=body, timeout=120).json()
+    choice = reply["choices"][0]
+    whole = choice["logprobs"]["content"]
+    check_entries(whole, choice["message"]["content"])
+    streamed, text = [], ""
+    with httpx.stream("POST", server + "/v1/chat/completions", json={**body, "stream": True}, timeout=120) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                chunk = json.loads(line[6:])["choices"][0]
+                text += chunk["delta"].get("content") or ""
+                streamed += (chunk.get("logprobs") or {}).get("content") or []
+    check_entries(streamed, text)
+    assert [e["bytes"] for e in streamed] == [e["bytes"] for e in whole]
+    plain = httpx.post(server + "/v1/chat/completions", json={**body, "logprobs": False, "top_logprobs": None})
+    assert plain.json()["choices"][0]["logprobs"] is None
+
+
+def test_responses_logprobs_streamed(client: openai.OpenAI) -> None:
+    fmt = {"type": "json_schema", "name": "report", "schema": SCHEMA, "strict": True}
+    args: dict[str, Any] = {"model": "synthetic", "input": "A report.", "text": {"format": fmt}, "temperature": 0}
+    args.update(max_output_tokens=BUDGET, include=["message.output_text.logprobs"], top_logprobs=3)
+    deltas: list[Any] = []
+    final = None
+    for event in client.responses.create(**args, stream=True):
+        if event.type == "response.output_text.delta":
+            deltas += [e.model_dump() for e in event.logprobs]
+        elif event.type == "response.completed":
+            final = event.response
+    assert final is not None
+    (part,) = [p for item in final.output if item.type == "message" for p in item.content]
+    check_entries([e.model_dump() for e in part.logprobs or []], part.text)
+    check_entries(deltas, part.text)
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"logprobs": "yes"}, "logprobs"),
+    ],
+)
+def test_bad_logprobs_are_named(server: str, extra: dict[str, Any], param: str) -> None:
+    r = httpx.post(server + "/v1/chat/completions", json={"model": "synthetic", "messages": question(0), **extra})
+    assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text

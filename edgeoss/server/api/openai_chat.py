@@ -20,6 +20,7 @@ from edgeoss.engines.base import Sampling
 from edgeoss.runtime.reply import Reply
 from edgeoss.server.generation import Ask
 from edgeoss.server.http_errors import ApiError, bad_request, list_of, object_of
+from edgeoss.server.logprobs import MAX_TOP
 from edgeoss.tools import loop
 
 _EFFORT_ALIASES = {"minimal": "low", "none": "low"}
@@ -103,6 +104,22 @@ def call_required(body: Mapping[str, Any]) -> bool:
 def strict_of(fmt: object) -> bool:
     """A json_schema format's strict flag (OpenAI's default is false)."""
     return isinstance(fmt, Mapping) and fmt.get("strict") is True
+
+
+def top_logprobs_of(body: Mapping[str, Any], flag: str | None) -> int | None:
+    """How many alternatives each answer token lists (None: no logprobs). `flag` names the
+    switch that must be on for top_logprobs (Chat Completions' logprobs; None: Responses)."""
+    top = body.get("top_logprobs")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= MAX_TOP):
+        raise bad_request(f"top_logprobs must be an integer from 0 to {MAX_TOP}", "top_logprobs")
+    if flag is None:
+        return top
+    on = body.get(flag)
+    if on is not None and not isinstance(on, bool):
+        raise bad_request(f"{flag} must be true or false", flag)
+    if top is not None and not on:
+        raise bad_request(f"top_logprobs needs {flag}: true", "top_logprobs")
+    return (top or 0) if on else None
 
 
 def schema_of(body: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -209,8 +226,6 @@ def parse(body: Mapping[str, Any], max_tokens: int, timeout_s: float | None) -> 
     """(what to generate, stream?, include usage in the stream?)"""
     if body.get("n", 1) != 1:
         raise bad_request("n > 1 is not supported: send the request n times (edgeoss batches them)", "n")
-    if body.get("logprobs"):
-        raise bad_request("logprobs are not supported", "logprobs")
     tools, instruction = tools_of(body)
     options = harmony.RenderOptions(
         effort=effort_of(body), tools=tools, response_schema=schema_of(body), instructions=instruction
@@ -225,6 +240,7 @@ def parse(body: Mapping[str, Any], max_tokens: int, timeout_s: float | None) -> 
         timeout_s,
         call_required=call_required(body),
         lenient=not strict_of(spec),
+        logprobs=top_logprobs_of(body, "logprobs"),
     )
     stream_options = object_of(body.get("stream_options") or {}, "stream_options")
     return ask, bool(body.get("stream")), bool(stream_options.get("include_usage"))
@@ -256,6 +272,13 @@ def new_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex[:24]
 
 
+def logprobs_json(outcome: Reply, entries: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """A choice's `logprobs`: the answer tokens' entries (all of them, or a chunk's)."""
+    if not outcome.wants_logprobs:
+        return None
+    return {"content": outcome.logprobs if entries is None else entries, "refusal": None}
+
+
 def completion(outcome: Reply, model: str, cid: str, created: int) -> dict[str, Any]:
     r = outcome.result
     message: dict[str, Any] = {"role": "assistant", "content": (r.preamble + r.content) or None}
@@ -279,7 +302,9 @@ def completion(outcome: Reply, model: str, cid: str, created: int) -> dict[str, 
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": outcome.finish_reason}],
+        "choices": [
+            {"index": 0, "message": message, "logprobs": logprobs_json(outcome), "finish_reason": outcome.finish_reason}
+        ],
         "usage": usage(outcome),
     }
 
@@ -294,14 +319,14 @@ async def stream(
 ) -> AsyncIterator[bytes]:
     cid, created = new_id(), int(time.time())
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def chunk(delta: dict[str, Any], finish: str | None = None, scores: dict[str, Any] | None = None) -> bytes:
         return sse(
             {
                 "id": cid,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                "choices": [{"index": 0, "delta": delta, "logprobs": scores, "finish_reason": finish}],
             }
         )
 
@@ -311,7 +336,7 @@ async def stream(
         if event.kind == "reasoning":
             yield chunk({"reasoning_content": event.text, "reasoning": event.text})
         elif event.kind in ("content", "preamble"):
-            yield chunk({"content": event.text})
+            yield chunk({"content": event.text}, scores=logprobs_json(outcome, event.logprobs or []))
         elif event.kind == "tool_call" and event.tool_call is not None:
             yield chunk({"tool_calls": [tool_call_json(event.tool_call, calls)]})
             calls += 1

@@ -29,6 +29,7 @@ from edgeoss.server.api.openai_chat import (
     strict_of,
     text_of,
     tools_of,
+    top_logprobs_of,
 )
 from edgeoss.server.generation import Ask
 from edgeoss.server.http_errors import bad_request, list_of, object_of
@@ -196,8 +197,23 @@ def parse(
         approved=tuple(approved),
         call_required=call_required({**body, "tools": functions}),
         lenient=not strict_of(object_of(body.get("text") or {}, "text").get("format")),
+        logprobs=_logprobs_of(body),
     )
     return ask, bool(body.get("stream")), Stored(turns, instructions or "")
+
+
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+def _logprobs_of(body: Mapping[str, Any]) -> int | None:
+    """Responses asks for logprobs with include ["message.output_text.logprobs"] or top_logprobs."""
+    include = list_of(body.get("include") or [], "include")
+    if not all(isinstance(name, str) for name in include):
+        raise bad_request("include must be a list of strings", "include")
+    top = top_logprobs_of(body, None)
+    if LOGPROBS_INCLUDE in include or top is not None:
+        return top or 0
+    return None
 
 
 BUILTIN_TYPES = {"code_interpreter": "python", "web_search": "browser", "web_search_preview": "browser"}
@@ -332,7 +348,7 @@ class Builder:
         item["status"] = "completed"
         part = item["content"][0]
         kind = "response.output_text.done" if item["type"] == "message" else "response.reasoning_text.done"
-        extra: dict[str, Any] = {"logprobs": []} if item["type"] == "message" else {}
+        extra: dict[str, Any] = {"logprobs": part["logprobs"]} if item["type"] == "message" else {}
         return [
             self._event(kind, item_id=item["id"], output_index=index, content_index=0, text=part["text"], **extra),
             self._event(
@@ -368,6 +384,7 @@ class Builder:
             part = self.current["content"][0]
             start = len(part["text"])
             part["text"] += event.text
+            part["logprobs"] += event.logprobs or []
             events.append(
                 self._event(
                     "response.output_text.delta",
@@ -375,7 +392,7 @@ class Builder:
                     output_index=len(self.output) - 1,
                     content_index=0,
                     delta=event.text,
-                    logprobs=[],
+                    logprobs=event.logprobs or [],
                 )
             )
             if event.source is not None:  # a citation the browser resolved: where it stands
