@@ -18,6 +18,10 @@ ENV_API_KEY = "EDGEOSS_API_KEY"
 ENV_BROWSER_SEARCH = "EDGEOSS_BROWSER_SEARCH"
 """The browser tool's search: a SearXNG URL, or ddgs (`--browser-search`)."""
 
+ENV_RESPONSES_TTL = "EDGEOSS_RESPONSES_TTL"
+"""How long a stored Responses API response is kept, in seconds (30 days by default)."""
+RESPONSES_TTL_S = 30 * 24 * 3600.0
+
 # Set by edgeoss for a child process it starts (the tray's server), never by a user:
 # the read end of a pipe whose other end the parent holds (POSIX), and the parent's pid.
 # The child stops when the pipe reaches end-of-file or the parent is gone (lifeline.py).
@@ -54,3 +58,12 @@ def home_override() -> str | None:
 
 def log_level() -> str:
     return os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper() or "INFO"
+
+
+def responses_ttl_s() -> float:
+    """EDGEOSS_RESPONSES_TTL when it is a positive number of seconds, else 30 days."""
+    try:
+        value = float(os.environ.get(ENV_RESPONSES_TTL, ""))
+    except ValueError:
+        return RESPONSES_TTL_S
+    return value if 0 < value < 1e10 else RESPONSES_TTL_S

@@ -51,6 +51,8 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
             yield
         finally:
             keeper.cancel()
+            for stop in server.on_shutdown:  # background responses end as cancelled, not in progress
+                await stop()
             await asyncio.to_thread(server.toolbox.close)  # the python sandboxes and their scratch folders
             await asyncio.to_thread(host.close)
 

@@ -37,6 +37,7 @@ class Ask:
     approved: tuple[tuple[int, harmony.ToolCall], ...] = ()  # calls the user approved: (turn to fill, call)
     call_required: bool = False  # tool_choice required, or a named function: the turn must end in a call
     logprobs: int | None = None  # the answer's log-probabilities with this many alternatives each (None: off)
+    schema_param: str = "response_format"  # where this API takes the answer's schema (for a 400 about it)
     lenient: bool = False  # schema keywords the constraint cannot enforce are ignored (strict: false), not refused
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -122,7 +122,7 @@ async def constrained(ask: generation.Ask, processor: LogitsProcessor | None) ->
         # Off the event loop: the vocabulary's first build and a large schema's compile take a while.
         compiled = await asyncio.to_thread(constraint.Compiled, shape)
     except grammar.ShapeError as exc:
-        param = "response_format" if ask.options.response_schema is not None else "tools"
+        param = ask.schema_param if ask.options.response_schema is not None else "tools"
         raise ApiError(400, f"the schema cannot be enforced: {exc}", param=param, code="invalid_schema") from None
     enforce = constraint.Constraint(compiled)
     return enforce if processor is None else constraint.composed(processor, enforce)
@@ -137,6 +137,7 @@ class Server:
         hub = McpHub(mcp_tools.load(options.mcp_config)) if options.mcp_config is not None else None
         self.toolbox = loop.toolbox_of(options.tools, options.tool_settings, hub)
         self.reasoning = ReasoningMemory()
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []  # run when the server stops
 
     def names(self) -> set[str]:
         info = self.host.info

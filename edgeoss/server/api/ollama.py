@@ -235,7 +235,7 @@ def chat_ask(body: Mapping[str, Any], max_tokens: int, timeout_s: float | None) 
     options = harmony.RenderOptions(effort=effort, tools=tools, response_schema=_schema(body), instructions=instruction)
     sampling, stop = _options(body, max_tokens)
     # Ollama's format has no strict flag: a keyword the constraint cannot enforce is ignored.
-    ask = Ask(turns, options, sampling_of(sampling, max_tokens), stop, timeout_s, lenient=True)
+    ask = Ask(turns, options, sampling_of(sampling, max_tokens), stop, timeout_s, lenient=True, schema_param="format")
     return ask, body.get("stream", True) is not False, show
 
 
@@ -253,7 +253,7 @@ def generate_ask(body: Mapping[str, Any], max_tokens: int, timeout_s: float | No
     options = harmony.RenderOptions(effort=effort, response_schema=_schema(body))
     sampling, stop = _options(body, max_tokens)
     return (
-        Ask(turns, options, sampling_of(sampling, max_tokens), stop, timeout_s, lenient=True),
+        Ask(turns, options, sampling_of(sampling, max_tokens), stop, timeout_s, lenient=True, schema_param="format"),
         body.get("stream", True) is not False,
         show,
     )

@@ -4,17 +4,16 @@ Input is a string or a list of items (messages, function calls and their
 outputs, reasoning); output is a list of items (reasoning, message,
 function_call) built from the harmony events in the order the model produced
 them; streaming sends the documented event types. `previous_response_id`
-continues a conversation kept in a bounded in-memory store (the oldest go
-first; a restart forgets them all).
+continues a conversation kept in the response store (server/response_store.py,
+SQLite in the data folder: it survives a restart); `background` runs a
+response apart from its request (server/background.py).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from edgeoss.server.api.openai_chat import (
 )
 from edgeoss.server.generation import Ask
 from edgeoss.server.http_errors import bad_request, list_of, object_of
+from edgeoss.server.response_store import Conversation, ResponseStore
 from edgeoss.tools import loop
 
 
@@ -41,28 +41,44 @@ def _id(prefix: str) -> str:
 
 
 @dataclass
-class Stored:
-    turns: list[harmony.Turn]
-    instructions: str
+class Pending:
+    """What a request leaves to store with its reply: the conversation so far, its input items."""
+
+    conversation: Conversation
+    input_items: list[dict[str, Any]]
 
 
-class ResponseStore:
-    """The last `limit` responses' conversations, for previous_response_id."""
+def input_items_of(value: Any) -> list[dict[str, Any]]:
+    """The request's input as GET .../input_items lists it: items, each with an id."""
+    if isinstance(value, str):
+        return [
+            {
+                "type": "message",
+                "id": _id("msg"),
+                "role": "user",
+                "status": "completed",
+                "content": [{"type": "input_text", "text": value}],
+            }
+        ]
+    items = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, Mapping):
+            kind = item.get("type", "message")
+            prefix = {"message": "msg", "function_call_output": "fco", "function_call": "fc"}.get(str(kind), "item")
+            items.append({"id": _id(prefix), **item, "type": kind})
+    return items
 
-    def __init__(self, limit: int = 256) -> None:
-        self.limit = limit
-        self._items: OrderedDict[str, Stored] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def put(self, response_id: str, stored: Stored) -> None:
-        with self._lock:
-            self._items[response_id] = stored
-            while len(self._items) > self.limit:
-                self._items.popitem(last=False)
-
-    def get(self, response_id: str) -> Stored | None:
-        with self._lock:
-            return self._items.get(response_id)
+def flags_of(body: Mapping[str, Any]) -> tuple[bool, bool]:
+    """(store?, background?): background runs only with store on, as OpenAI's does."""
+    store, background = body.get("store", True), body.get("background", False)
+    if not isinstance(store, bool):
+        raise bad_request("store must be true or false", "store")
+    if not isinstance(background, bool):
+        raise bad_request("background must be true or false", "background")
+    if background and not store:
+        raise bad_request("background responses are stored: background needs store true", "background")
+    return store, background
 
 
 def _schema(body: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -154,19 +170,20 @@ HOSTED_ITEMS = ("code_interpreter_call", "web_search_call", "mcp_call", "mcp_lis
 
 
 def parse(
-    body: Mapping[str, Any], store: ResponseStore, max_tokens: int, timeout_s: float | None
-) -> tuple[Ask, bool, Stored]:
-    """(what to generate, stream?, the conversation so far, to store with the reply)."""
+    body: Mapping[str, Any], store: ResponseStore, owner: str, max_tokens: int, timeout_s: float | None
+) -> tuple[Ask, bool, Pending]:
+    """(what to generate, stream?, what to store with the reply)."""
     previous_turns: list[harmony.Turn] = []
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise bad_request("instructions must be a string", "instructions")
     previous_id = body.get("previous_response_id")
     if previous_id:
-        stored = store.get(str(previous_id))
+        stored = store.conversation(str(previous_id), owner) if isinstance(previous_id, str) else None
         if stored is None:
             raise bad_request(
-                f"previous response {previous_id!r} is not known (kept in memory, the last 256)",
+                f"previous response {str(previous_id)[:80]!r} is not stored here (never stored, deleted, expired, "
+                "or one that ended in an error)",
                 "previous_response_id",
                 "previous_response_not_found",
             )
@@ -198,8 +215,11 @@ def parse(
         call_required=call_required({**body, "tools": functions}),
         lenient=not strict_of(object_of(body.get("text") or {}, "text").get("format")),
         logprobs=_logprobs_of(body),
+        schema_param="text.format",
     )
-    return ask, bool(body.get("stream")), Stored(turns, instructions or "")
+    flags_of(body)
+    saved = Pending(Conversation(turns, instructions or ""), input_items_of(body.get("input")))
+    return ask, bool(body.get("stream")), saved
 
 
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
@@ -307,7 +327,8 @@ class Builder:
             "max_output_tokens": body.get("max_output_tokens"),
             "text": body.get("text") or {"format": {"type": "text"}},
             "truncation": "disabled",
-            "store": bool(body.get("store", True)),
+            "store": body.get("store", True) is True,
+            "background": body.get("background") is True,
             "metadata": body.get("metadata") or {},
         }
 
@@ -595,7 +616,7 @@ class Builder:
         kind = "response.incomplete" if status == "incomplete" else "response.completed"
         return final, [*events, self._event(kind, response=final)]
 
-    def conversation(self, stored: Stored) -> Stored:
+    def conversation(self, stored: Conversation) -> Conversation:
         """The conversation with this reply appended, for the store."""
         turns = list(stored.turns)
         reasoning = ""
@@ -615,11 +636,18 @@ class Builder:
                 call = harmony.ToolCall(name, item["arguments"], item["id"], "commentary")
                 turns.append(harmony.Turn("assistant", "", reasoning, tool_calls=(call,)))
                 reasoning = ""
-        return Stored(turns, stored.instructions)
+        return Conversation(turns, stored.instructions)
 
 
 def sse(event: dict[str, Any]) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+def save(builder: Builder, final: dict[str, Any], store: ResponseStore, pending: Pending, owner: str) -> None:
+    """Store the finished response unless the request said store: false (then nothing is written)."""
+    if builder.body.get("store", True) is True:
+        conversation = builder.conversation(pending.conversation) if final["status"] != "failed" else None
+        store.put(final, owner, pending.input_items, conversation)
 
 
 async def stream(
@@ -627,7 +655,8 @@ async def stream(
     outcome: Reply,
     builder: Builder,
     store: ResponseStore,
-    stored: Stored,
+    pending: Pending,
+    owner: str,
     listed: Sequence[harmony.Namespace] = (),
 ) -> AsyncIterator[bytes]:
     for event in [*builder.start(), *builder.mcp_list_tools(listed)]:
@@ -635,9 +664,8 @@ async def stream(
     async for harmony_event in events:
         for event in builder.feed(harmony_event):
             yield sse(event)
-    _, closing = builder.finish(outcome)
-    if builder.body.get("store", True):
-        store.put(builder.id, builder.conversation(stored))
+    final, closing = builder.finish(outcome)
+    save(builder, final, store, pending, owner)
     for event in closing:
         yield sse(event)
 
@@ -649,10 +677,9 @@ async def feeding(events: AsyncIterator[harmony.Event], builder: Builder) -> Asy
         yield event
 
 
-def complete(builder: Builder, outcome: Reply, store: ResponseStore, stored: Stored) -> dict[str, Any]:
+def complete(builder: Builder, outcome: Reply, store: ResponseStore, pending: Pending, owner: str) -> dict[str, Any]:
     final, _ = builder.finish(outcome)
-    if builder.body.get("store", True):
-        store.put(builder.id, builder.conversation(stored))
+    save(builder, final, store, pending, owner)
     return final
 
 
