@@ -24,6 +24,17 @@ if TYPE_CHECKING:
 
 # (token ids so far, logits of the next token) -> logits; may change them in place
 LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def sampled(processor: LogitsProcessor | None, token: int) -> None:
+    """Tell a processor the token just sampled, before the next decode starts: one that has
+    `accept(token)` (the schema constraint) prepares its next step while the model computes
+    the next logits. Engines call it after each sampled token that another step follows."""
+    accept = getattr(processor, "accept", None)
+    if accept is not None:
+        accept(token)
+
+
 # What a queued job's callback receives, on the decode thread: a token id, None at
 # the end, or the exception that ended it (the server's contract: submit(..., emit)).
 Emit = Callable[[int | BaseException | None], None]

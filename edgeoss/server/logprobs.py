@@ -116,3 +116,8 @@ class Recording:
 
     def __call__(self, ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
         return self.recorder(ids, self.inner(ids, logits) if self.inner is not None else logits)
+
+    def accept(self, token: int) -> None:
+        accept = getattr(self.inner, "accept", None)
+        if accept is not None:
+            accept(token)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from edgeoss import harmony, spec
+from edgeoss.engines.base import sampled
 from edgeoss.harmony.encoding import encoding
 from edgeoss.structured import constraint, grammar
 
@@ -66,9 +67,13 @@ WEATHER = harmony.Tool(
 CONTROL = {spec.RETURN, spec.CALL, spec.END, spec.START, spec.MESSAGE, spec.CHANNEL, spec.CONSTRAIN}
 
 
-def walk(processor: Callable[[np.ndarray, np.ndarray], np.ndarray], seed: int, limit: int = 600) -> list[int]:
+def walk(
+    processor: Callable[[np.ndarray, np.ndarray], np.ndarray], seed: int, limit: int = 600, tell: bool = False
+) -> list[int]:
     """The random model's turn: at each step the processor masks seeded random logits and
-    the highest survivor is taken (temperature 0)."""
+    the highest survivor is taken (temperature 0). `tell`: as the server's engines do, say
+    each sampled token before the next step (engines.base.sampled), so the constraint
+    prepares the next mask ahead."""
     rng = np.random.default_rng(seed)
     prompt = [200006, 173781]  # <|start|>assistant, as a prompt ends
     ids = list(prompt)
@@ -78,6 +83,8 @@ def walk(processor: Callable[[np.ndarray, np.ndarray], np.ndarray], seed: int, l
         ids.append(token)
         if token in spec.STOP_TOKENS:
             break
+        if tell:
+            sampled(processor, token)
     return ids[len(prompt) :]
 
 
@@ -230,3 +237,15 @@ def test_the_mask_is_applied_exactly(allowed: float) -> None:
         logits = rng.standard_normal(n).astype(np.float32)
         expected = np.where(bits, logits, np.float32(-np.inf))
         assert np.array_equal(constraint.apply_mask(logits.copy(), mask), expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_mask_prepared_ahead_is_the_same_mask(nested: constraint.Compiled, seed: int) -> None:
+    """The engines tell the constraint each sampled token so it computes the next mask while
+    the model decodes: the turn is token for token the one computed step by step."""
+    ahead = walk(constraint.Constraint(nested), seed, tell=True)
+    assert ahead == walk(constraint.Constraint(nested), seed)
+    assert ahead[-1] == spec.RETURN
+    script = MalformedScript("<|channel|>final<|message|>{oops<|return|>")
+    composed = constraint.composed(script, constraint.Constraint(nested))
+    jsonschema.validate(json.loads(parsed(walk(composed, seed, tell=True)).content), NESTED)

@@ -39,6 +39,7 @@ from edgeoss.engines.base import (
     Timings,
     common_prefix,
     reusable_prefix,
+    sampled,
 )
 from edgeoss.engines.llamacpp import binding as llama_binding
 from edgeoss.engines.llamacpp.engine import open_llama, sliding_cache_holds
@@ -247,6 +248,7 @@ class BatchEngine(JobQueue):
             self._end(slot, "length")
         else:
             job.pending = [token]
+            sampled(job.logits_processor, token)
 
     # ---------------------------------------------------------------- helpers
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from edgeoss.backends import ORT_GENAI
-from edgeoss.engines.base import LogitsProcessor, Sampling, Timings, check_prompt, reusable_prefix
+from edgeoss.engines.base import LogitsProcessor, Sampling, Timings, check_prompt, reusable_prefix, sampled
 from edgeoss.engines.ortgenai import binding as ort_binding
 from edgeoss.errors import EngineError
 
@@ -168,6 +168,7 @@ class OrtGenAIEngine:
                     timings.stop_reason = "cancel"
                     break
                 if timings.generated_tokens < budget:
+                    sampled(logits_processor, token)
                     self._append([token])
 
     def close(self) -> None:
