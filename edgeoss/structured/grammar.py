@@ -102,7 +102,10 @@ def lark(shape: Shape) -> str:
     last: list[str] = []
     if not shape.call_required:
         answer = _json(shape.answer, shape.strict) if shape.answer is not None else "TEXT"
-        rules.append(f'final: <|channel|> "final" <|message|> answer <|return|>\nanswer: {answer}')
+        # The header may name the answer's content type as a call's does (<|constrain|>json).
+        rules.append(
+            f'final: <|channel|> "final" (" "? <|constrain|> "json")? <|message|> answer <|return|>\nanswer: {answer}'
+        )
         last.append("final")
     ctype = '(" " <|constrain|> "json" | " json")?'
     for i, (recipient, schema) in enumerate(shape.calls):

@@ -8,6 +8,7 @@ server: tests/system/test_structured_output.py.)"""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -116,7 +117,8 @@ def test_a_random_model_answers_in_the_schema(nested: constraint.Compiled, seed:
     # reasoning stays free text (the random model wrote some in most turns).
     final_at = len(tokens) - tokens[::-1].index(spec.MESSAGE)
     assert not CONTROL & set(tokens[final_at:-1])
-    assert encoding().decode(tokens[:final_at]).endswith("<|channel|>final<|message|>")
+    header = encoding().decode(tokens[:final_at])
+    assert re.search(r"<\|channel\|>final( ?<\|constrain\|>json)?<\|message\|>$", header), header[-80:]
 
 
 def test_the_reasoning_is_free_and_bounded(nested: constraint.Compiled) -> None:
@@ -190,6 +192,7 @@ def test_malformed_arguments_come_out_valid() -> None:
         "<|channel|>commentary<|message|>Let me check.<|end|><|start|>assistant to=functions.get_weather"
         '<|channel|>commentary json<|message|>{"city": "Oslo", "days": 14}<|call|>',
         "<|channel|>analysis<|message|>Just answer.<|end|><|start|>assistant<|channel|>final<|message|>Hi!<|return|>",
+        "<|channel|>final <|constrain|>json<|message|>Hi!<|return|>",
     ],
 )
 def test_a_well_formed_turn_passes_through_unchanged(text: str) -> None:
