@@ -142,15 +142,29 @@ def test_ollama_answers_always_validate(server: str) -> None:
         check_all(list(pool.map(lambda i: ollama_one(server, i), range(REQUESTS))))
 
 
-def test_the_reasoning_is_still_there(client: openai.OpenAI) -> None:
+THINK_THEN_PROSE = (
+    "<|channel|>analysis<|message|>The user wants a weather report; I will pick a city.<|end|>"
+    "<|start|>assistant<|channel|>final<|message|>Sunny in Oslo, no JSON here.<|return|>"
+)
+
+
+def test_the_reasoning_is_kept_and_the_answer_is_made_valid(client: openai.OpenAI) -> None:
+    """A model that reasons, then answers in prose: the reasoning goes through as it was
+    written (the analysis channel is free), the answer is made to fit the schema."""
     fmt = {"type": "json_schema", "json_schema": {"name": "report", "schema": SCHEMA, "strict": True}}
-    thoughts = []
-    for i in range(6):
-        reply = client.chat.completions.create(
-            model="synthetic", messages=question(i), response_format=fmt, max_tokens=BUDGET
-        )
-        thoughts.append(reply.choices[0].message.model_extra.get("reasoning_content") or "")
-    assert sum(bool(t) for t in thoughts) >= 2, "the analysis channel is not suppressed"
+    reply = client.chat.completions.create(
+        model="synthetic",
+        messages=question(0),
+        response_format=fmt,
+        max_tokens=BUDGET,
+        extra_headers=script_header(THINK_THEN_PROSE),
+    )
+    message = reply.choices[0].message
+    assert message.model_extra and message.model_extra["reasoning_content"] == (
+        "The user wants a weather report; I will pick a city."
+    )
+    assert reply.choices[0].finish_reason == "stop"
+    jsonschema.validate(json.loads(message.content or ""), SCHEMA)
 
 
 WEATHER = {
