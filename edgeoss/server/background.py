@@ -44,6 +44,7 @@ class Run:
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # set (then replaced) on each new event
     task: asyncio.Task[None] | None = None
     final: dict[str, Any] | None = None
+    stopping: bool = False  # cancel asked: the run ends at its next event even if a cancellation was lost
 
     def publish(self, new: Sequence[dict[str, Any]]) -> None:
         self.events.extend(new)
@@ -88,6 +89,8 @@ class Background:
             run.status = "in_progress"
             run.publish([*builder.start(), *builder.mcp_list_tools(listed)])
             async for event in events:
+                if run.stopping:
+                    raise asyncio.CancelledError
                 run.publish(builder.feed(event))
             final, closing = builder.finish(outcome)
             run.publish(closing)
@@ -117,6 +120,9 @@ class Background:
         """The response after a cancel: stopped if it was running, as it was if it had ended."""
         run = self.running(response_id, owner)
         if run is not None and run.task is not None:
+            # Both: a task's cancellation can be lost when the token it awaits arrives at the
+            # same moment (asyncio.wait_for before Python 3.12); the flag is seen at the next token.
+            run.stopping = True
             run.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(run.task)

@@ -74,6 +74,20 @@ def prepare(engine: QueuedEngine, ask: Ask, outcome: Reply) -> list[int]:
     return prompt_for(ask.turns, ask.options, outcome, engine.context_length, ask.sampling.max_tokens)
 
 
+async def _next(tokens: asyncio.Queue[int | BaseException | None], wait: float | None) -> int | BaseException | None:
+    """The next item, within `wait` seconds (TimeoutError after). Not asyncio.wait_for where
+    asyncio.timeout exists: before Python 3.12, wait_for can swallow a cancellation (a client
+    gone, a cancelled background response) that meets an arriving token, and the generation
+    would run on to its end."""
+    if wait is None:
+        return await tokens.get()
+    timeout = getattr(asyncio, "timeout", None)  # Python 3.11 and later
+    if timeout is None:
+        return await asyncio.wait_for(tokens.get(), wait)
+    async with timeout(wait):
+        return await tokens.get()
+
+
 async def events(
     engine: QueuedEngine,
     prompt: list[int],
@@ -105,7 +119,7 @@ async def events(
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                item = await asyncio.wait_for(tokens.get(), wait)
+                item = await _next(tokens, wait)
             except TimeoutError:
                 outcome.timed_out = True
                 cancel.set()  # the engine ends the job and sends None

@@ -30,7 +30,9 @@ openai = pytest.importorskip("openai")
 ANSWER = "<|channel|>analysis<|message|>Easy.<|end|><|start|>assistant<|channel|>final<|message|>Four.<|return|>"
 LONG = "<|channel|>analysis<|message|>" + "thinking " * 400 + "<|end|>"
 THEN_ANSWER = LONG + "<|start|>assistant<|channel|>final<|message|>Four.<|return|>"
-ENDLESS = "<|channel|>analysis<|message|>" + "thinking " * 3000
+# The forced script repeats its last token: this one thinks until the token budget. (Kept short:
+# a request header over 16 KiB is refused by the HTTP parser when it arrives in pieces.)
+ENDLESS = "<|channel|>analysis<|message|> thinking"
 
 
 class Server:
@@ -45,7 +47,9 @@ class Server:
         port = free_port()
         env = {**os.environ, "EDGEOSS_HOME": str(self.home), "PYTHONUNBUFFERED": "1", **self.env}
         cmd = [sys.executable, str(HERE / "scripted_server.py"), str(self.model), str(port), "--parallel", "2"]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its output to a file: a pipe nobody reads would stop the server once it filled.
+        self.log = open(self.home.parent / f"server-{port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
         wait_ready(self.url, self.proc, 120)
         return self
@@ -54,6 +58,7 @@ class Server:
         assert self.proc is not None
         self.proc.send_signal(sig)
         self.proc.wait(timeout=30)
+        self.log.close()
 
     def client(self, key: str = "key-a") -> openai.OpenAI:
         return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=60)
