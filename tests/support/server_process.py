@@ -94,3 +94,19 @@ def running_server(model: Path, *args: str, log: Path | None = None, ready: bool
             proc.wait()
         if log:
             out.close()  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def on_each_engine(request: Any, tmp_path_factory: Any, *extra: str) -> Iterator[str]:
+    """The scripted server on the engine a fixture's param names: batched llama.cpp (2
+    sequences of 2048 tokens) or onnxruntime-genai (one sequence of 2048); `extra` args."""
+    import pytest
+
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    if request.param == "ort":
+        pytest.importorskip("onnxruntime_genai")
+        model, args = request.getfixturevalue("tiny_onnx"), ["--backend", "ort", "--ctx", "2048"]
+    else:
+        model, args = request.getfixturevalue("tiny_gguf"), ["--parallel", "2", "--ctx", "4096"]
+    with running_server(model, *args, *extra, log=log) as url:
+        yield url

@@ -14,7 +14,7 @@ import pytest
 
 import needs_llama
 from edgeoss import harmony
-from server_process import running_server, script_header
+from server_process import on_each_engine, running_server, script_header
 
 needs_llama.llama_cpp()
 openai = pytest.importorskip("openai")
@@ -48,13 +48,7 @@ HELLO = [{"role": "user", "content": "Hi"}]
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The server on each backend: batched llama.cpp (2 sequences of 2048
     tokens), and onnxruntime-genai (one sequence of 2048)."""
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    if request.param == "ort":
-        pytest.importorskip("onnxruntime_genai")
-        model, args = request.getfixturevalue("tiny_onnx"), ["--backend", "ort", "--ctx", "2048"]
-    else:
-        model, args = request.getfixturevalue("tiny_gguf"), ["--parallel", "2", "--ctx", "4096"]
-    with running_server(model, *args, "--queue", "2", log=log) as url:
+    with on_each_engine(request, tmp_path_factory, "--queue", "2") as url:
         yield url
 
 

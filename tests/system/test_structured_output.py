@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import needs_llama
-from server_process import running_server, script_header
+from server_process import on_each_engine, script_header
 
 needs_llama.llama_cpp()
 openai = pytest.importorskip("openai")
@@ -54,13 +54,7 @@ def question(i: int) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module", params=["llama.cpp", "ort"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    if request.param == "ort":
-        pytest.importorskip("onnxruntime_genai")
-        model, args = request.getfixturevalue("tiny_onnx"), ["--backend", "ort", "--ctx", "2048"]
-    else:
-        model, args = request.getfixturevalue("tiny_gguf"), ["--parallel", "2", "--ctx", "4096"]
-    with running_server(model, *args, "--queue", "8", log=log) as url:
+    with on_each_engine(request, tmp_path_factory, "--queue", "8") as url:
         yield url
 
 
