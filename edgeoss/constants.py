@@ -22,6 +22,10 @@ ENV_RESPONSES_TTL = "EDGEOSS_RESPONSES_TTL"
 """How long a stored Responses API response is kept, in seconds (30 days by default)."""
 RESPONSES_TTL_S = 30 * 24 * 3600.0
 
+ENV_THREADS = "EDGEOSS_THREADS"
+"""llama.cpp's decode threads; unset, edgeoss times the candidates on the first
+load of a model and remembers the fastest (engines/llamacpp/threads.py)."""
+
 # Set by edgeoss for a child process it starts (the tray's server), never by a user:
 # the read end of a pipe whose other end the parent holds (POSIX), and the parent's pid.
 # The child stops when the pipe reaches end-of-file or the parent is gone (lifeline.py).
@@ -67,3 +71,9 @@ def responses_ttl_s() -> float:
     except ValueError:
         return RESPONSES_TTL_S
     return value if 0 < value < 1e10 else RESPONSES_TTL_S
+
+
+def threads() -> int | None:
+    """EDGEOSS_THREADS when it is a whole number from 1 to 1024, else None."""
+    value = os.environ.get(ENV_THREADS, "").strip()
+    return int(value) if value.isdigit() and 1 <= int(value) <= 1024 else None

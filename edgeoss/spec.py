@@ -25,6 +25,13 @@ BPE_RANKS = 199998
 O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
 """sha256 of o200k_base.tiktoken, the digest openai-harmony and tiktoken expect."""
 
+O200K_GGUF_TOKENS_SHA256 = "0fc8da96e9c1e979d83a0ad79129255c04f3d2806273de8cba33bbc584ed23fe"
+"""sha256 of o200k_base's 199998 tokens as a GGUF spells them (byte-level BPE
+text, joined by newlines): what a gpt-oss GGUF's token list must hash to. It
+follows from o200k_base.tiktoken (O200K_SHA256); kept here so that checking a
+file does not rebuild the vocabulary (a second per load), and re-derived from
+the vocabulary by the tests."""
+
 CHAT_TEMPLATE_SHA256 = "a4c9919cbbd4acdd51ccffe22da049264b1b73e59055fa58811a99efbd7c8146"
 """sha256 of OpenAI's published gpt-oss chat_template.jinja."""
 

@@ -36,8 +36,10 @@ BACKEND_HELP = (
 def open_chosen(model: str | None, backend: str | None) -> tuple[Engine, Chosen]:
     """(engine, chosen model) for MODEL, planned for this machine."""
     from edgeoss.engines.loader import open_engine
+    from edgeoss.harmony.encoding import preload
     from edgeoss.runtime import choose
 
+    preload()  # the prompt's encoding loads while the model does
     chosen = choose.choose_here(model, backend)
     if chosen.is_demo:
         err.print(choose.DEMO_LABEL, style="bold yellow", markup=False, highlight=False, soft_wrap=True)

@@ -100,11 +100,12 @@ class LoadSettings:
         )
 
     def placement(self) -> str:
-        """Where llama.cpp's layers run, in words."""
+        """Where llama.cpp's layers run, in words (with the decode threads, once known)."""
+        threads = f", {self.threads} CPU thread{'s' if self.threads != 1 else ''}" if self.threads else ""
         if self.n_gpu_layers <= 0:
-            return "CPU"
+            return f"CPU{threads}"
         experts = f", experts of {self.n_cpu_moe_layers} layers on the CPU" if self.n_cpu_moe_layers else ""
-        return f"{self.n_gpu_layers} layers on the GPU{experts}"
+        return f"{self.n_gpu_layers} layers on the GPU{experts}{threads}"
 
 
 @dataclass(frozen=True)

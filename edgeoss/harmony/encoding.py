@@ -7,6 +7,7 @@ package's own verified copy, so loading never touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -17,11 +18,29 @@ from edgeoss import constants, resources
 from edgeoss.errors import DataIntegrityError
 
 _env_lock = threading.Lock()
+_load_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=1)
 def encoding() -> openai_harmony.HarmonyEncoding:
-    """The o200k_harmony encoding (HARMONY_GPT_OSS), loaded fully offline."""
+    """The o200k_harmony encoding (HARMONY_GPT_OSS), loaded fully offline, once."""
+    with _load_lock:  # preload() may be loading it on another thread
+        return _load()
+
+
+def preload() -> None:
+    """Start loading the encoding on a thread (a fifth of a second), so that a
+    command loading a model has it ready for the prompt; a failure here is
+    raised again by the first real use."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            encoding()
+
+    threading.Thread(target=load, name="harmony-preload", daemon=True).start()
+
+
+@functools.cache
+def _load() -> openai_harmony.HarmonyEncoding:
     folder = str(resources.vocab_path().parent)
     with _env_lock:
         # The variable is process-wide; set it only for the load and put back

@@ -143,7 +143,7 @@ def _models(report: HardwareReport, plan: Plan, store: Store) -> list[Check]:
     checks = []
     models = store.list()
     for manifest in models:
-        result = verify_path(store.entry_path(manifest), store=store)
+        result = verify_path(store.entry_path(manifest), store=store, fresh=False)
         checks.append(
             Check(
                 "models",

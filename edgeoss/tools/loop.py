@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edgeoss import harmony
 from edgeoss.engines.base import Engine, LogitsProcessor, QueuedEngine, Sampling, Timings
@@ -32,11 +33,13 @@ from edgeoss.errors import ToolUnavailableError, UsageError
 from edgeoss.runtime.reply import Reply, prompt_for, stream_ids
 from edgeoss.runtime.reply import stream as plain_stream
 from edgeoss.server import generation
-from edgeoss.tools import TOOL_NAMES, ToolSettings, sandbox, web
-from edgeoss.tools.browser import Browsers, search_backend
+from edgeoss.tools import TOOL_NAMES, ToolSettings, sandbox
 from edgeoss.tools.citations import Citations
 from edgeoss.tools.mcp_tools import McpHub
 from edgeoss.tools.python_tool import Limits, Sessions
+
+if TYPE_CHECKING:
+    from edgeoss.tools.browser import Browsers
 
 MAX_CALLS = 8
 """Built-in tool calls one request may make before the model is told to answer."""
@@ -157,6 +160,11 @@ def toolbox_of(names: Sequence[str], settings: ToolSettings | None = None, mcp: 
     python = Sessions(Limits(timeout_s=settings.python_timeout_s)) if "python" in names else None
     browser = None
     if "browser" in names:
+        # Here, not at the top: the page extractor's imports (BeautifulSoup, an HTTP
+        # client) cost a tenth of a second on every start, tools on or off.
+        from edgeoss.tools import web
+        from edgeoss.tools.browser import Browsers, search_backend
+
         policy = web.Policy(allow_private=settings.browser_allow_private)
         try:
             search = search_backend(settings.browser_search, policy)

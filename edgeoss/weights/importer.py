@@ -19,7 +19,7 @@ from typing import Any
 
 from edgeoss import backends, fsutil, spec
 from edgeoss.errors import ChecksumError, FileAccessError, UsageError
-from edgeoss.weights.gguf import checks as gguf_checks
+from edgeoss.weights.gguf import verified
 from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.report import Report
 from edgeoss.weights.store import MANIFEST, Manifest, Store, files_of, now, place
@@ -92,7 +92,7 @@ def import_path(
         }
         entry = "."
     else:
-        source = _checked(gguf_checks.verify(path))
+        source = _checked(verified.verify(path, fresh=True))
         sources = {Path(p).name: Path(p) for p in source.files}
         entry = Path(source.files[0]).name
     if on_total is not None:
@@ -104,7 +104,10 @@ def import_path(
 
     def describe(tmp: Path) -> Manifest:
         target = tmp / entry
-        stored = onnx_checks.verify(target, deep=True) if entry == "." else gguf_checks.verify(target, deep=True)
+        if entry == ".":
+            stored = onnx_checks.verify(target, deep=True)
+        else:
+            stored = verified.verify(target, deep=True, fresh=True)
         _checked(stored)
         changed = sorted(f for f, digest in expected.items() if stored.sha256.get(f) != digest)
         if changed:

@@ -30,7 +30,7 @@ from edgeoss.errors import ChecksumError, EdgeossError, HubNotFoundError, HubUnr
 from edgeoss.resources import sha256_file
 from edgeoss.weights import catalog
 from edgeoss.weights.catalog import Artifact
-from edgeoss.weights.gguf import checks as gguf_checks
+from edgeoss.weights.gguf import verified
 from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.report import Report
 from edgeoss.weights.store import FileEntry, Manifest, Store, claim, now
@@ -210,7 +210,7 @@ def _entry(artifact: Artifact, files: list[RemoteFile]) -> str:
 
 def _verify_entry(artifact: Artifact, target: Path) -> Report:
     if artifact.format == "gguf":
-        return gguf_checks.verify(target)
+        return verified.verify(target, fresh=True)
     if artifact.format.startswith("onnx"):
         return onnx_checks.verify(target)
     from edgeoss.weights.checkpoint import open_checkpoint

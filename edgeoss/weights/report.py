@@ -37,6 +37,7 @@ class Report:
     quantization: dict[str, Any] = field(default_factory=dict)
     sha256: dict[str, str] = field(default_factory=dict)
     deep: bool = False
+    remembered: str = ""  # when the file was last checked, if this report was remembered, not computed now
 
     @property
     def ok(self) -> bool:
@@ -77,10 +78,19 @@ class Report:
         data["exit_code"] = self.exit_code
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """The Report that to_dict() wrote (KeyError or TypeError for anything else)."""
+        fields = {k: v for k, v in data.items() if k not in ("ok", "exit_code")}
+        fields["checks"] = [Check(**c) for c in fields.get("checks", [])]
+        return cls(**fields)
+
     def summary(self) -> str:
         if self.ok:
-            return f"OK {self.variant}: {len(self.checks)} checks passed" + (
-                f", {len(self.warnings)} warnings" if self.warnings else ""
+            return (
+                f"OK {self.variant}: {len(self.checks)} checks passed"
+                + (f", {len(self.warnings)} warnings" if self.warnings else "")
+                + (f" (remembered from {self.remembered}; the file is unchanged)" if self.remembered else "")
             )
         failed = self.failure
         assert failed is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeoss.errors import ChecksumError, FileAccessError, ModelNotFoundError, UsageError
-from edgeoss.weights.gguf import checks as gguf_checks
+from edgeoss.weights.gguf import verified
 from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.report import Report
 from edgeoss.weights.store import Manifest, Store, check_name
@@ -28,7 +28,11 @@ def _stored(path: Path, store: Store) -> tuple[Path, Manifest | None]:
     return store.entry_path(manifest), manifest
 
 
-def verify_path(path: Path, *, deep: bool = False, sha256: str | None = None, store: Store | None = None) -> Report:
+def verify_path(
+    path: Path, *, deep: bool = False, sha256: str | None = None, store: Store | None = None, fresh: bool = True
+) -> Report:
+    """Verify a model file or folder. A GGUF that passes is remembered; with
+    `fresh` false an unchanged one that passed before is not checked again."""
     target, manifest = _stored(path, store or Store())
     if target.is_dir():
         if (target / onnx_checks.CONFIG_FILE).is_file():
@@ -38,7 +42,7 @@ def verify_path(path: Path, *, deep: bool = False, sha256: str | None = None, st
             report.add("read", False, f"{target} is a folder without {onnx_checks.CONFIG_FILE}", FileAccessError)
             return report
     else:
-        report = gguf_checks.verify(target, deep=deep, sha256=sha256)
+        report = verified.verify(target, deep=deep, sha256=sha256, fresh=fresh)
     if manifest is not None and report.ok and report.sha256:
         recorded = {f.path: f.sha256 for f in manifest.files}
         changed = sorted(name for name, digest in report.sha256.items() if recorded.get(name) != digest)

@@ -67,3 +67,11 @@ def test_token_list_for_gguf() -> None:
     assert len(tokens) == spec.VOCAB_SIZE
     assert tokens[spec.START] == "<|start|>"
     assert tokens[220] == "Ġ"  # a lone space, byte-level encoded
+
+
+def test_the_gguf_token_digest_follows_from_the_vocabulary() -> None:
+    """verify compares a GGUF's token list with this constant instead of
+    rebuilding o200k's: it must be the digest of the vocabulary itself."""
+    from edgeoss.weights.gguf.checks import token_list_digest
+
+    assert token_list_digest(tokenizer.tokens()[: spec.BPE_RANKS]) == spec.O200K_GGUF_TOKENS_SHA256

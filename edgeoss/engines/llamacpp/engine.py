@@ -19,11 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeoss import constants
 from edgeoss.engines.base import LoadSettings, LogitsProcessor, Sampling, Timings, check_prompt, reusable_prefix
 from edgeoss.engines.llamacpp import binding as llama_binding
+from edgeoss.engines.llamacpp import threads as llama_threads
 from edgeoss.engines.llamacpp.placement import experts_on_cpu, sequences, unsupported_reason
 from edgeoss.errors import EngineError
-from edgeoss.weights.gguf import checks as gguf_checks
+from edgeoss.weights.gguf import verified
 
 if TYPE_CHECKING:
     import llama_cpp as llama_cpp_types
@@ -89,11 +91,13 @@ def open_llama(model: Path, settings: LoadSettings, n_seq_max: int = 1) -> tuple
     llama_cpp.Llama and the settings really applied. `n_seq_max` > 1 gives one
     context whose KV cache holds that many sequences (for batched decoding)."""
     llama_cpp = llama_binding.load()
-    report = gguf_checks.verify(model)
+    report = verified.verify(model)
     if not report.ok:
         raise EngineError(f"refusing to load {model.name}: {report.summary()}", hint=f"edgeoss verify {model}")
     route_llama_log()
     s = settings
+    if s.threads is None and (asked := constants.threads()) is not None:
+        s = replace(s, threads=asked)
     if s.n_cpu_moe_layers > 0 and (why := unsupported_reason()) is not None:
         # Whole layers on the CPU take at least as much off the GPU as their experts alone.
         whole = min(s.n_cpu_moe_layers, s.n_gpu_layers)
@@ -127,7 +131,7 @@ def open_llama(model: Path, settings: LoadSettings, n_seq_max: int = 1) -> tuple
                 flash_attn=s.flash_attention,
                 swa_full=s.swa_full,
                 use_mmap=s.use_mmap,
-                n_threads=s.threads,
+                n_threads=s.threads or llama_threads.default_threads(),
                 # verbose=False makes llama-cpp-python redirect the process's
                 # stdout/stderr around the load; a CUDA build on an H100 segfaulted
                 # that way before the libstdc++ fix (llama_binding) and was not
@@ -139,7 +143,23 @@ def open_llama(model: Path, settings: LoadSettings, n_seq_max: int = 1) -> tuple
     finally:
         if said.getvalue():
             llama_log.debug("%s", said.getvalue().rstrip())
+    if s.threads is None:
+        key = llama_threads.machine_key(_model_key(llm, model), replace(s, threads=None).placement())
+        try:
+            s = replace(s, threads=llama_threads.tune(llm, key))
+        except RuntimeError as exc:  # timing is an optimisation: keep the default
+            log.warning("could not time the decode thread counts: %s", exc)
+            s = replace(s, threads=llama_threads.default_threads())
+        llm.n_threads = s.threads
     return llm, s
+
+
+def _model_key(llm: Any, model: Path) -> str:
+    """What the best thread count depends on: the model's shape and size, not its name."""
+    llama_cpp = llama_binding.load()
+    desc = ctypes.create_string_buffer(256)
+    llama_cpp.llama_model_desc(llm.model, desc, len(desc))
+    return f"{desc.value.decode('utf-8', 'replace')}|{model.stat().st_size}"
 
 
 class LlamaCppEngine:

@@ -36,7 +36,6 @@ from edgeoss.errors import (
     VerifyError,
     VocabularyError,
 )
-from edgeoss.harmony import tokenizer
 from edgeoss.weights.gguf.reader import GGUFModel, TensorInfo, read_model
 from edgeoss.weights.report import Report
 
@@ -47,7 +46,7 @@ MXFP4_EXPONENT_RANGE = (127 - 48, 127 + 16)
 sit near 2**-7; 0xFF (NaN) and far-off values mean damage."""
 
 _EXPERT_WEIGHTS = ("ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight")
-_CHUNK = 17 * (1 << 20)  # a multiple of MXFP4's 17-byte block and of 2- and 4-byte floats
+_CHUNK = 17 * (1 << 20)  # a multiple of MXFP4's 17-byte block, Q8_0's 34-byte block and 2- and 4-byte floats
 
 
 def verify(
@@ -58,19 +57,34 @@ def verify(
     expected_variant: spec.Hparams | None = None,
 ) -> Report:
     """Check the GGUF at `path` (a file, or the first shard of a split file)."""
+    return verify_read(path, deep=deep, sha256=sha256, expected_variant=expected_variant)[0]
+
+
+def verify_read(
+    path: Path,
+    *,
+    deep: bool = False,
+    sha256: str | None = None,
+    expected_variant: spec.Hparams | None = None,
+) -> tuple[Report, GGUFModel | None]:
+    """verify(), and the model as read (None when it could not be read), whose
+    header bytes a remembered verification is keyed on."""
     report = Report(path=str(path), format="gguf", deep=deep or sha256 is not None)
+    model: GGUFModel | None = None
     try:
-        _verify(report, path, deep or sha256 is not None, sha256, expected_variant)
+        model = read_model(path)
+        _verify(report, model, deep or sha256 is not None, sha256, expected_variant)
     except VerifyError as exc:
         report.add("read", False, exc.message, type(exc))
     except Exception as exc:  # a bug must not take the process down with it
         log.exception("internal error while verifying %s", path)
         report.add("internal", False, f"internal error while verifying: {exc!r}")
-    return report
+    return report, model
 
 
-def _verify(report: Report, path: Path, deep: bool, sha256: str | None, expected_variant: spec.Hparams | None) -> None:
-    model = read_model(path)
+def _verify(
+    report: Report, model: GGUFModel, deep: bool, sha256: str | None, expected_variant: spec.Hparams | None
+) -> None:
     report.files = [str(p) for p in model.paths]
     report.add(
         "structure", True, f"GGUF v{model.files[0].version}, {len(model.tensors)} tensors, {len(model.files)} file(s)"
@@ -266,8 +280,7 @@ def _check_vocabulary(report: Report, model: GGUFModel, hp: spec.Hparams) -> Non
         passed=f"{len(tokens)} tokens",
     ):
         return
-    ours = tokenizer.tokens()
-    bpe_ok = token_list_digest(tokens[: spec.BPE_RANKS]) == token_list_digest(ours[: spec.BPE_RANKS])
+    bpe_ok = token_list_digest(tokens[: spec.BPE_RANKS]) == spec.O200K_GGUF_TOKENS_SHA256
     if not report.add(
         "o200k tokens",
         bpe_ok,
@@ -424,6 +437,15 @@ def _check_numbers(t: TensorInfo, data: bytes) -> tuple[int, int, str]:
         lo, hi = int(scales.min()), int(scales.max())
         bad = lo < MXFP4_EXPONENT_RANGE[0] or hi > MXFP4_EXPONENT_RANGE[1]
         return lo, hi, "scale" if bad else ""
+    if name == "Q8_0":
+        # Only each block's f16 scale can be NaN or Inf; the int8 codes cannot.
+        # _CHUNK is a whole number of 34-byte blocks, so every chunk starts on one.
+        whole = len(data) - len(data) % spec.Q8_0_BLOCK_BYTES
+        blocks = np.frombuffer(data, dtype=np.uint8, count=whole).reshape(-1, spec.Q8_0_BLOCK_BYTES)
+        scales = np.ascontiguousarray(blocks[:, :2]).view(np.uint16)
+        if np.any((scales & np.uint16(0x7C00)) == np.uint16(0x7C00)):
+            return 255, 0, "nonfinite"
+        return 255, 0, ""
     if name in _NONFINITE:
         dtype, mask = _NONFINITE[name]
         bits = np.frombuffer(data, dtype=dtype)
