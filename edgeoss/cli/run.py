@@ -39,10 +39,12 @@ def open_chosen(model: str | None, backend: str | None) -> tuple[Engine, Chosen]
     from edgeoss.harmony.encoding import preload
     from edgeoss.runtime import choose
 
-    preload()  # the prompt's encoding loads while the model does
     chosen = choose.choose_here(model, backend)
     if chosen.is_demo:
         err.print(choose.DEMO_LABEL, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+    # The encoding (a fifth of a second, holding the GIL) loads while llama.cpp
+    # reads the model in C; started earlier it would only queue behind the probe.
+    preload()
     engine = open_engine(chosen)
     log.info("running %s on %s, %s", chosen.name, engine.name, engine.placement)
     return engine, chosen

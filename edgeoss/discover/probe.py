@@ -43,7 +43,9 @@ def _nothing() -> list[GPU]:
     return []
 
 
-def probe() -> HardwareReport:
+def probe(*, onnx: bool = True) -> HardwareReport:
+    """The hardware report; `onnx=False` leaves ONNX Runtime GenAI unprobed (a
+    command given a GGUF file needs only llama.cpp: its import costs startup time)."""
     notes: list[str] = []
     system = {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}.get(
         platform.system(), platform.system().lower()
@@ -56,7 +58,7 @@ def probe() -> HardwareReport:
         windows_f = pool.submit((lambda: windows.parse(*windows.collect())) if system == "windows" else _nothing)
         sysfs_f = pool.submit(linux_gpu.probe_sysfs if system == "linux" else _nothing)
         llama_f = pool.submit(backends.probe_llama_cpp)
-        ort_f = pool.submit(backends.probe_ort_genai)
+        ort_f = pool.submit(backends.probe_ort_genai if onnx else OrtGenAI)
 
         sysctl = apple.parse_sysctl(_get(sysctl_f, notes, "sysctl", ""))
         memory = psutil.virtual_memory()

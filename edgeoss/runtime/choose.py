@@ -191,7 +191,8 @@ def planned(model: str | None) -> Plan | None:
     from edgeoss.discover.probe import probe
     from edgeoss.planning.planner import plan_here
 
-    return plan_here(probe())
+    gguf = model is not None and model.endswith(".gguf") and Path(model).expanduser().is_file()
+    return plan_here(probe(onnx=not gguf))
 
 
 def choose_here(model: str | None, backend: str | None = None) -> Chosen:

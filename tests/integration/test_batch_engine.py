@@ -63,6 +63,42 @@ def test_concurrent_streams_share_decode_steps_and_keep_their_own_tokens(engine:
     assert engine.batched_tokens > 0
 
 
+def test_slots_sampled_side_by_side_draw_what_they_draw_in_turn(tiny_gguf: Path) -> None:
+    """The slots of a step are sampled on several threads: seeded streams must
+    get exactly the tokens they get when the same steps are sampled one slot
+    after another. Two fresh engines, all requests admitted in one step, so
+    both decode the very same batches."""
+    prompts = [
+        harmony.render([harmony.Turn("user", f"Story {i}")], harmony.RenderOptions(date="2026-11-23")) for i in range(3)
+    ]
+
+    def run(sample_threads: int) -> list[list[int]]:
+        engine = BatchEngine(tiny_gguf, LoadSettings(context_length=4096, threads=1), 3, sample_threads)
+        out: list[list[int]] = [[], [], []]
+        finished = threading.Semaphore(0)
+        try:
+            with engine._cond:  # admitted together: the same batches on both engines
+                for i, prompt in enumerate(prompts):
+
+                    def emit(item: object, i: int = i) -> None:
+                        if isinstance(item, int):
+                            out[i].append(item)
+                        else:
+                            finished.release()
+
+                    engine.submit(prompt, Sampling(max_tokens=32, seed=11 + i), emit)
+            for _ in prompts:
+                assert finished.acquire(timeout=120)
+            assert engine.batched_tokens > 0
+        finally:
+            engine.close()
+        return out
+
+    side_by_side, in_turn = run(3), run(1)
+    assert all(len(tokens) == 32 for tokens in in_turn)
+    assert side_by_side == in_turn
+
+
 def test_cancel_ends_within_one_token(engine: BatchEngine) -> None:
     cancel = threading.Event()
     timings = Timings()

@@ -18,6 +18,7 @@ length divided by the number of slots.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import logging
 import threading
@@ -42,6 +43,7 @@ from edgeoss.engines.base import (
     sampled,
 )
 from edgeoss.engines.llamacpp import binding as llama_binding
+from edgeoss.engines.llamacpp import threads as llama_threads
 from edgeoss.engines.llamacpp.engine import open_llama, sliding_cache_holds
 from edgeoss.errors import EngineError
 
@@ -63,7 +65,11 @@ class _Slot:
 class BatchEngine(JobQueue):
     name = "llama.cpp (batched)"
 
-    def __init__(self, model: Path, settings: LoadSettings | None = None, parallel: int = 1) -> None:
+    def __init__(
+        self, model: Path, settings: LoadSettings | None = None, parallel: int = 1, sample_threads: int | None = None
+    ) -> None:
+        """`sample_threads`: threads that sample the slots of a step side by side
+        (default: one per slot, up to the logical CPUs; 1 samples them in turn)."""
         if parallel < 1:
             raise EngineError(f"parallel must be at least 1, not {parallel}")
         self.parallel = parallel
@@ -83,6 +89,10 @@ class BatchEngine(JobQueue):
         self._closing = False
         self.steps = 0  # decode calls, for tests and metrics
         self.batched_tokens = 0  # tokens decoded in steps that served more than one sequence
+        workers = sample_threads or min(parallel, llama_threads.logical_cpus())
+        self._samplers = (
+            concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="edgeoss-sample") if workers > 1 else None
+        )
         self._thread = threading.Thread(target=self._run, name="edgeoss-decode", daemon=True)
         self._thread.start()
 
@@ -127,6 +137,8 @@ class BatchEngine(JobQueue):
             self._closing = True
             self._cond.notify()
         self._thread.join()
+        if self._samplers is not None:
+            self._samplers.shutdown()
         for slot in self._slots:
             self._free_sampler(slot)
         self._lib.llama_batch_free(self._batch)
@@ -225,21 +237,42 @@ class BatchEngine(JobQueue):
             slot.history.extend(take)
             assert slot.job is not None
             del slot.job.pending[: len(take)]
-        for slot, index in outputs:
-            self._sample(slot, index)
+        ready = [(slot, index) for slot, index in outputs if self._prepare(slot, index)]
+        if len(ready) > 1 and self._samplers is not None:
+            # Each slot's sampling reads the whole vocabulary (201k logits: about a
+            # millisecond on a CPU core); llama.cpp releases the GIL for it, so the
+            # slots of a step are sampled side by side, not one after another.
+            tokens = list(self._samplers.map(lambda r: self._draw(*r), ready))
+        else:
+            tokens = [self._draw(slot, index) for slot, index in ready]
+        for (slot, _), token in zip(ready, tokens, strict=True):
+            self._deliver(slot, token)
 
-    def _sample(self, slot: _Slot, index: int) -> None:
+    def _prepare(self, slot: _Slot, index: int) -> bool:
+        """Before sampling, on the decode thread: a cancelled job ends, a logits
+        processor (Python: it needs the GIL anyway) edits the logits. False: nothing to sample."""
         job = slot.job
         assert job is not None
         if job.cancel.is_set():
             self._end(slot, "cancel")
-            return
+            return False
+        # Also the first read of this output's logits: llama.cpp may reorder its
+        # outputs on that read, which must not happen on two threads at once.
+        raw = self._lib.llama_get_logits_ith(self._ctx, index)
         if job.logits_processor is not None:
-            logits = np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
+            logits = np.ctypeslib.as_array(raw, shape=(self.n_vocab,))
             changed = job.logits_processor(np.asarray(slot.history, dtype=np.intc), logits)
             if changed is not logits:
                 logits[:] = changed
-        token = int(self._lib.llama_sampler_sample(slot.sampler, self._ctx, index))
+        return True
+
+    def _draw(self, slot: _Slot, index: int) -> int:
+        """One token from this slot's own sampler chain (safe beside other slots' draws)."""
+        return int(self._lib.llama_sampler_sample(slot.sampler, self._ctx, index))
+
+    def _deliver(self, slot: _Slot, token: int) -> None:
+        job = slot.job
+        assert job is not None
         job.timings.token(time.perf_counter() - job.started)
         job.emit(token)
         if token in job.stop:
