@@ -129,11 +129,14 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], what: str, edgeoss: bool
     raise SystemExit(f"{what} did not start")
 
 
-def start_edgeoss(gguf: Path, port: int, home: Path, threads: int | None, log: Path) -> subprocess.Popen[bytes]:
+def start_edgeoss(
+    gguf: Path, port: int, home: Path, threads: int | None, gpu_layers: int, cpu_moe: int, log: Path
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "EDGEOSS_HOME": str(home)}
-    if threads:
-        env["EDGEOSS_THREADS"] = str(threads)
     cmd = [sys.executable, "-m", "edgeoss", "serve", str(gguf), "--port", str(port)]
+    cmd += ["--gpu-layers", str(gpu_layers), "--cpu-moe", str(cpu_moe)]
+    if threads:
+        cmd += ["--threads", str(threads)]
     cmd += ["--parallel", str(SLOTS), "--ctx", str(CTX * SLOTS), "--keep-alive", "-1", "--timeout", "0"]
     proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     wait_ready(f"http://127.0.0.1:{port}", proc, "edgeoss serve", edgeoss=True)
@@ -225,7 +228,9 @@ def main() -> None:
         if args.sampling_only or args.llama_server is None:
             return
         ours_url, peer_url = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 1}"
-        procs.append(start_edgeoss(gguf, args.port, work / "home", args.threads, work / "edgeoss.log"))
+        procs.append(
+            start_edgeoss(gguf, args.port, work / "home", args.threads, gpu_layers, args.cpu_moe, work / "edgeoss.log")
+        )
         procs.append(
             start_peer(
                 args.llama_server, gguf, args.port + 1, args.threads, gpu_layers, args.cpu_moe, work / "peer.log"

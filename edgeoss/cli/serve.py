@@ -52,6 +52,16 @@ def serve(
     browser_search: BrowserSearchOption = "",
     browser_allow_private: AllowPrivateOption = False,
     mcp: McpOption = None,
+    gpu_layers: Annotated[
+        int | None, typer.Option(min=0, help="llama.cpp: layers on the GPU (default: as planned; 999: all).")
+    ] = None,
+    cpu_moe: Annotated[
+        int | None, typer.Option(min=0, help="llama.cpp: layers whose experts stay in RAM (default: as planned).")
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, max=1024, help="llama.cpp decode threads (default: timed on first load; EDGEOSS_THREADS)."),
+    ] = None,
 ) -> None:
     """Serve a model: OpenAI Chat Completions and Responses, Ollama routes, and a web chat at /."""
     from edgeoss import harmony
@@ -88,5 +98,8 @@ def serve(
             yes=yes,
             insecure=insecure,
             backend=backend,
+            gpu_layers=gpu_layers,
+            cpu_moe=cpu_moe,
+            threads=threads,
         )
         serve_mod.run(request)

@@ -40,6 +40,9 @@ class ServeRequest:
     yes: bool = False
     insecure: bool = False
     backend: str | None = None  # a --backend option (backends.ENGINE_OPTIONS); None: whatever runs the model
+    gpu_layers: int | None = None  # llama.cpp placement overrides; None: as planned
+    cpu_moe: int | None = None
+    threads: int | None = None
 
 
 def check_safety(request: ServeRequest) -> None:
@@ -98,6 +101,12 @@ def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, Serv
         options = replace(options, max_tokens=min(options.max_tokens, models.DEMO_MAX_TOKENS))
     if request.ctx is not None:
         settings = replace(settings, context_length=request.ctx)
+    if request.gpu_layers is not None:
+        settings = replace(settings, n_gpu_layers=request.gpu_layers)
+    if request.cpu_moe is not None:
+        settings = replace(settings, n_cpu_moe_layers=request.cpu_moe)
+    if request.threads is not None:
+        settings = replace(settings, threads=request.threads)
     if chosen.engine.one_sequence and parallel > 1:
         err.print(
             f"{chosen.engine.label} decodes one sequence at a time: --parallel {parallel} becomes 1 "

@@ -5,6 +5,7 @@ the server as a process: tests/system/test_serve_cli_process.py)."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -56,3 +57,20 @@ def test_the_server_effort_applies_only_where_a_request_names_none() -> None:
     assert ollama.think_of(with_effort({**hello, "think": False}, "high")) == ("low", False)
     bad = runner.invoke(app, ["serve", "demo", "--effort", "max"])
     assert bad.exit_code == 2 and "low, medium or high" in bad.output
+
+
+def test_placement_options_override_the_plan(tmp_path: Path) -> None:
+    """--gpu-layers, --cpu-moe and --threads reach the settings the engine loads with."""
+    from edgeoss.engines.base import LoadSettings
+    from edgeoss.runtime.choose import Chosen
+    from edgeoss.server.launch import ServeRequest, build
+
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")  # never loaded: build() only sets the host up
+    chosen = Chosen("m.gguf", tmp_path / "m.gguf", None, LoadSettings(n_gpu_layers=0, n_cpu_moe_layers=0))
+    host, _ = build(ServeRequest(model="m.gguf", gpu_layers=999, cpu_moe=3, threads=5), chosen)
+    assert (host.settings.n_gpu_layers, host.settings.n_cpu_moe_layers, host.settings.threads) == (999, 3, 5)
+    assert "experts of 3 layers on the CPU, 5 CPU threads" in host.info.placement
+    host, _ = build(ServeRequest(model="m.gguf"), chosen)
+    assert (host.settings.n_gpu_layers, host.settings.n_cpu_moe_layers, host.settings.threads) == (0, 0, None)
+    bad = runner.invoke(app, ["serve", "demo", "--threads", "0"])
+    assert bad.exit_code == 2

@@ -186,3 +186,27 @@ def test_edgeoss_threads_is_read_strictly(monkeypatch: pytest.MonkeyPatch) -> No
     for value, expected in (("6", 6), ("0", None), ("-2", None), ("many", None), ("99999", None)):
         monkeypatch.setenv(constants.ENV_THREADS, value)
         assert constants.threads() == expected
+
+
+def test_other_programs_load_is_measured_apart_from_our_own() -> None:
+    """Thread counts timed while other programs are busy are not remembered:
+    the measure of 'busy' must see another process and not this one."""
+    import subprocess
+    import sys
+    import time
+
+    with threads.OtherLoad() as ours:
+        end = time.perf_counter() + 0.6
+        while time.perf_counter() < end:
+            pass
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 5\nwhile time.time() < end: pass"]
+    )
+    try:
+        time.sleep(0.3)
+        with threads.OtherLoad() as theirs:
+            time.sleep(0.6)
+    finally:
+        spinner.kill()
+    assert theirs.share > threads.QUIET_SHARE  # one spinning process: half of 2 CPUs, a sixteenth of 16
+    assert theirs.share > ours.share

@@ -102,10 +102,50 @@ def tune(llm: Any, key: str) -> int:
         chosen = known if known is not None else options[0]
         lib.llama_set_n_threads(llm.ctx, chosen, logical_cpus())
         return chosen
-    timed = _step_seconds(llm, lib, options)
+    with OtherLoad() as load:
+        timed = _step_seconds(llm, lib, options)
     chosen = min(timed, key=lambda n: timed[n])
     lib.llama_set_n_threads(llm.ctx, chosen, logical_cpus())
     shown = ", ".join(f"{n}: {s * 1000:.1f} ms" for n, s in timed.items())
+    if load.share > QUIET_SHARE:
+        # Other programs were busy: right for now, but not a fact about the machine.
+        log.info(
+            "decode threads: %d for now (a step with %s; other programs used %.0f%% of the CPUs, so "
+            "it is timed again next time)",
+            chosen,
+            shown,
+            load.share * 100,
+        )
+        return chosen
     log.info("decode threads: %d (a step with %s)", chosen, shown)
     remembered.save(KIND, key, {"threads": chosen, "step_ms": {str(n): round(s * 1000, 2) for n, s in timed.items()}})
     return chosen
+
+
+QUIET_SHARE = 0.10
+"""The most of the CPUs other programs may use while thread counts are timed
+for the result to be remembered: a loaded machine favours fewer threads."""
+
+
+class OtherLoad:
+    """The share of all CPUs that other processes used during a `with` block."""
+
+    def __enter__(self) -> OtherLoad:
+        self.share = 0.0
+        self._start = (time.perf_counter(), _busy(psutil.cpu_times()), _own())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall0, busy0, own0 = self._start
+        wall = time.perf_counter() - wall0
+        others = (_busy(psutil.cpu_times()) - busy0) - (_own() - own0)
+        self.share = max(0.0, others / (wall * logical_cpus())) if wall > 0 else 0.0
+
+
+def _busy(t: Any) -> float:
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
+def _own() -> float:
+    t = psutil.Process().cpu_times()
+    return float(t.user + t.system)
