@@ -7,7 +7,9 @@
 #   .whl/  pure-python and cp312 manylinux wheels for edgeoss's runtime dependencies and for
 #          llama-cpp-python's build backend (scikit-build-core, packaging, pathspec)
 #   .kit/  llama_cpp_python-0.3.36-trimmed.tar.gz: the sdist without docs, tests, examples,
-#          vocabulary models and the git history (everything its CMake build compiles is kept)
+#          vocabulary models, the web UI's sources, unused GPU backends and the git history
+#          (everything a CPU or CUDA build compiles is kept)
+#   Both are made, on a machine that reaches PyPI, by `bash benchmarks/gpu_speed.sh kit`.
 #
 # What it does (every step is skipped when already done, so re-running is cheap):
 #   1. installs .whl/*.whl into $KIT_SITE (default /tmp/site) with no network;
@@ -67,70 +69,12 @@ CMAKE_VER=$(cmake --version | sed -n '1s/[^0-9]*\([0-9][0-9.]*\).*/\1/p')
 printf '%s\n%s\n' 3.21 "$CMAKE_VER" | sort -V -C || die "cmake $CMAKE_VER is older than 3.21"
 
 mkdir -p "$KIT_SITE" "$KIT_WORK" "$LOG_DIR"
-prepend_ld() { export LD_LIBRARY_PATH=$1${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}; }
+# shellcheck source=benchmarks/gpu_cuda_env.sh
+source "$REPO/benchmarks/gpu_cuda_env.sh"
 
 if [[ ${CMAKE_ARGS,,} == *-dggml_cuda=on* ]]; then
-    if ! command -v nvcc >/dev/null; then
-        for d in /usr/local/cuda/bin /usr/local/cuda-13.0/bin; do
-            if [[ -x $d/nvcc ]]; then export PATH=$d:$PATH; break; fi
-        done
-        command -v nvcc >/dev/null || die "CUDA build asked for but nvcc is not on PATH nor in /usr/local/cuda/bin"
-    fi
-    # nvcc may be a wrapper script outside the toolkit: take the first root that has the headers.
-    CUDA_ROOT=
-    for d in "${CUDA_HOME:-}" "${CUDA_PATH:-}" "$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")" \
-        /usr/local/cuda; do
-        if [[ -n $d && -z $CUDA_ROOT ]] && compgen -G "$d/include/cuda_runtime.h" >/dev/null; then CUDA_ROOT=$d; fi
-    done
-    [[ -n $CUDA_ROOT ]] || die "nvcc found but no CUDA toolkit with include/cuda_runtime.h (set CUDA_HOME)"
-    for d in "$CUDA_ROOT/lib" "$CUDA_ROOT/lib64" "$CUDA_ROOT/targets/x86_64-linux/lib"; do
-        if [[ -d $d ]]; then prepend_ld "$d"; fi
-    done
-
-    # cuBLAS: a toolkit assembled from NVIDIA's pip wheels may have nvcc and cudart but no
-    # cuBLAS. Then take it from the nvidia-cublas wheel that PyTorch's environment holds:
-    # headers only through a folder of links (its include folder also holds other CUDA
-    # headers that must not shadow the toolkit's), libraries by full path (no libcublas.so).
-    if ! compgen -G "$CUDA_ROOT/include/cublas_v2.h" >/dev/null \
-        && ! compgen -G "$CUDA_ROOT/targets/*/include/cublas_v2.h" >/dev/null; then
-        CUBLAS_INC=$("$PYTHON" - <<'EOF'
-import glob, os, sys
-for base in sys.path:
-    for pattern in ("nvidia/cu*/include/cublas_v2.h", "nvidia/cublas/include/cublas_v2.h"):
-        hits = sorted(glob.glob(os.path.join(base or ".", pattern)))
-        if hits:
-            print(os.path.dirname(os.path.realpath(hits[-1])))
-            sys.exit()
-EOF
-)
-        [[ -n $CUBLAS_INC ]] || die "no cuBLAS: neither $CUDA_ROOT/include/cublas_v2.h nor a nvidia-cublas wheel on $PYTHON's path"
-        CUBLAS_LIBDIR=$(dirname "$CUBLAS_INC")/lib
-        CUBLAS_SO=$(compgen -G "$CUBLAS_LIBDIR/libcublas.so*" | sort | head -1 || true)
-        CUBLASLT_SO=$(compgen -G "$CUBLAS_LIBDIR/libcublasLt.so*" | sort | head -1 || true)
-        [[ -n $CUBLAS_SO && -n $CUBLASLT_SO ]] || die "cuBLAS headers in $CUBLAS_INC but no libcublas/libcublasLt in $CUBLAS_LIBDIR"
-        SHIM=$KIT_WORK/cublas-include
-        mkdir -p "$SHIM"
-        ln -sf "$CUBLAS_INC"/cublas*.h "$SHIM"/
-        CMAKE_ARGS+=" -DCUDA_cublas_LIBRARY=$CUBLAS_SO -DCUDA_cublasLt_LIBRARY=$CUBLASLT_SO -DCMAKE_CUDA_FLAGS=-I$SHIM"
-        prepend_ld "$CUBLAS_LIBDIR"
-        say "cuBLAS from $CUBLAS_LIBDIR (not in the toolkit at $CUDA_ROOT)"
-    fi
-
-    # The CUDA driver library (libcuda) is linked for virtual memory management; the toolkit may
-    # lack the stub, so point CMake at the driver's own library when one can be found.
-    if ! compgen -G "$CUDA_ROOT/lib64/stubs/libcuda.so" >/dev/null \
-        && ! compgen -G "$CUDA_ROOT/targets/*/lib/stubs/libcuda.so" >/dev/null; then
-        LIBCUDA=$(ldconfig -p 2>/dev/null | awk '$1 ~ /^libcuda\.so(\.1)?$/ && /x86-64/ {print $NF; exit}' || true)
-        for f in /usr/local/nvidia/lib64/libcuda.so.1 /usr/lib/x86_64-linux-gnu/libcuda.so.1; do
-            if [[ -z $LIBCUDA && -e $f ]]; then LIBCUDA=$f; fi
-        done
-        if [[ -n $LIBCUDA ]]; then
-            CMAKE_ARGS+=" -DCUDA_cuda_driver_LIBRARY=$LIBCUDA"
-            say "CUDA driver library: $LIBCUDA"
-        else
-            say "warning: no libcuda found (ldconfig, /usr/local/nvidia/lib64); CMake must find it itself"
-        fi
-    fi
+    cuda_env "$PYTHON" "$KIT_WORK"  # nvcc, CUDA_ROOT, LD_LIBRARY_PATH; cuBLAS and libcuda for CMake
+    CMAKE_ARGS+=$CUDA_CMAKE_ARGS
 fi
 
 say "python $("$PYTHON" -c 'import sys; print(sys.version.split()[0])') at $(command -v "$PYTHON")"
