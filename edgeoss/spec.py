@@ -111,7 +111,12 @@ GGML_TYPE_MXFP4 = 39
 """GGML tensor type id of MXFP4 (block: u8 e, u8 qs[16]; 17 bytes per 32)."""
 
 GGML_FILE_TYPE_MXFP4_MOE = 38
-"""general.file_type of a gpt-oss GGUF whose experts are MXFP4."""
+"""general.file_type of a gpt-oss GGUF whose experts are MXFP4 (llama.cpp's
+MOSTLY_MXFP4_MOE: MXFP4 experts, Q8_0 for the other matrices when quantized)."""
+
+Q8_0_BLOCK = 32
+Q8_0_BLOCK_BYTES = 34
+"""GGML Q8_0: blocks of 32 int8 codes after one f16 scale."""
 
 
 # --- hyper-parameters -------------------------------------------------------------
@@ -298,31 +303,34 @@ class Hparams:
             ]
         return out
 
-    def gguf_tensors(self) -> list[TensorSpec]:
+    def gguf_tensors(self, outtype: str = "bf16") -> list[TensorSpec]:
         """Tensors of a GGUF for llama.cpp's gpt-oss loader.
 
         Shapes are row-major (NumPy order; GGUF stores them reversed). The
-        dtype is what a lossless conversion writes: MXFP4 experts, BF16
-        matrices (as in the checkpoint), F32 for the small vectors.
+        dtype is what `edgeoss convert --outtype OUTTYPE` writes: MXFP4
+        experts, F32 for the small vectors (norms, biases, sinks, router), and
+        GGUF_OUTTYPES[outtype] for the large matrices (embedding, attention,
+        output); the default bf16 is the checkpoint's own, lossless.
         """
+        m = matrix_dtype(outtype)
         h, f, e = self.hidden_size, self.intermediate_size, self.num_experts
         out = [
-            TensorSpec("token_embd.weight", (self.vocab_size, h), "BF16"),
+            TensorSpec("token_embd.weight", (self.vocab_size, h), m),
             TensorSpec("output_norm.weight", (h,), "F32"),
-            TensorSpec("output.weight", (self.vocab_size, h), "BF16"),
+            TensorSpec("output.weight", (self.vocab_size, h), m),
         ]
         for i in range(self.num_layers):
             p = f"blk.{i}."
             out += [
                 TensorSpec(p + "attn_norm.weight", (h,), "F32"),
                 TensorSpec(p + "post_attention_norm.weight", (h,), "F32"),
-                TensorSpec(p + "attn_q.weight", (self.q_dim, h), "BF16"),
+                TensorSpec(p + "attn_q.weight", (self.q_dim, h), m),
                 TensorSpec(p + "attn_q.bias", (self.q_dim,), "F32"),
-                TensorSpec(p + "attn_k.weight", (self.kv_dim, h), "BF16"),
+                TensorSpec(p + "attn_k.weight", (self.kv_dim, h), m),
                 TensorSpec(p + "attn_k.bias", (self.kv_dim,), "F32"),
-                TensorSpec(p + "attn_v.weight", (self.kv_dim, h), "BF16"),
+                TensorSpec(p + "attn_v.weight", (self.kv_dim, h), m),
                 TensorSpec(p + "attn_v.bias", (self.kv_dim,), "F32"),
-                TensorSpec(p + "attn_output.weight", (h, self.q_dim), "BF16"),
+                TensorSpec(p + "attn_output.weight", (h, self.q_dim), m),
                 TensorSpec(p + "attn_output.bias", (h,), "F32"),
                 TensorSpec(p + "attn_sinks.weight", (self.num_attention_heads,), "F32"),
                 TensorSpec(p + "ffn_gate_inp.weight", (e, h), "F32"),
@@ -335,6 +343,16 @@ class Hparams:
                 TensorSpec(p + "ffn_down_exps.bias", (e, h), "F32"),
             ]
         return out
+
+    def gguf_file_bytes(self, outtype: str = "bf16") -> int:
+        """Predicted size in bytes of the GGUF `edgeoss convert --outtype
+        OUTTYPE` writes for this shape: the tensor data and index exactly
+        (each tensor padded to GGUF's alignment), the metadata as
+        GGUF_METADATA_BYTES measures it."""
+        tensors = self.gguf_tensors(outtype)
+        index = sum(8 + len(t.name) + 4 + 8 * len(t.shape) + 4 + 8 for t in tensors)
+        header = 24 + GGUF_METADATA_BYTES + index  # magic, version, two counts
+        return _align(header) + sum(_align(t.nbytes) for t in tensors)
 
     def to_hf_config(self) -> dict[str, object]:
         """config.json exactly as published with openai/gpt-oss-20b and -120b."""
@@ -389,9 +407,33 @@ class Hparams:
         }
 
 
-DType = Literal["BF16", "F16", "F32", "U8", "MXFP4"]
+DType = Literal["BF16", "F16", "F32", "U8", "MXFP4", "Q8_0"]
 
-DTYPE_BYTES: dict[str, float] = {"BF16": 2, "F16": 2, "F32": 4, "U8": 1, "MXFP4": 17 / 32}
+DTYPE_BYTES: dict[str, float] = {
+    "BF16": 2,
+    "F16": 2,
+    "F32": 4,
+    "U8": 1,
+    "MXFP4": 17 / 32,
+    "Q8_0": Q8_0_BLOCK_BYTES / Q8_0_BLOCK,
+}
+
+GGUF_OUTTYPES: dict[str, DType] = {"bf16": "BF16", "f32": "F32", "q8_0": "Q8_0"}
+"""`edgeoss convert --outtype` -> the GGML type of the large matrices (token
+embedding, attention q/k/v/o, output). bf16 is the checkpoint's own (lossless,
+the default); f32 widens it exactly (lossless, for numerical comparisons);
+q8_0 is what ggml-org's published GGUFs use (llama.cpp's MXFP4_MOE mix):
+about half the bytes of bf16, rounded to 8 bits per weight. The experts stay
+the release's MXFP4 in all three."""
+
+
+def matrix_dtype(outtype: str) -> DType:
+    """GGUF_OUTTYPES[outtype], or a usage error naming the choices."""
+    if outtype not in GGUF_OUTTYPES:
+        from edgeoss.errors import UsageError
+
+        raise UsageError(f"unknown outtype {outtype!r}", hint=f"choose one of {', '.join(GGUF_OUTTYPES)}")
+    return GGUF_OUTTYPES[outtype]
 
 
 @dataclass(frozen=True)
@@ -490,6 +532,21 @@ GGUF_HPARAM_KEYS: dict[str, tuple[str, type]] = {
     "rope.scaling.factor": ("rope_scaling_factor", float),
     "rope.scaling.original_context_length": ("initial_context_length", int),
 }
+
+GGUF_ALIGNMENT = 32
+"""general.alignment of the files edgeoss writes (GGUF's default)."""
+
+GGUF_METADATA_BYTES = 12_988_754
+"""Bytes of the key-value section `edgeoss convert` writes for the full
+o200k_harmony vocabulary (tokens, types, merges: nearly all of it), OpenAI's
+chat template and the default general.name "gpt-oss"; measured, and held to
+the byte by tests/integration/test_convert_q8_0.py (another name or template
+moves a file by its difference in length)."""
+
+
+def _align(n: int) -> int:
+    return -(-n // GGUF_ALIGNMENT) * GGUF_ALIGNMENT
+
 
 GGUF_OPTIONAL_KEYS = ("feed_forward_length",)
 """Written by edgeoss and by llama.cpp's converter, but not read by the loader."""

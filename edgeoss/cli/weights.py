@@ -77,12 +77,19 @@ def convert(
     name: Annotated[str | None, typer.Option(help="Model name stored in the GGUF (general.name).")] = None,
     source: Annotated[str | None, typer.Option(help="Where the checkpoint came from (a URL or Hub repo).")] = None,
     outtype: Annotated[
-        str, typer.Option(help="bf16 (the checkpoint's own) or f32 for the large float matrices; both lossless.")
+        str,
+        typer.Option(
+            help="Type of the large matrices (embedding, attention, output): bf16, the checkpoint's own "
+            "(lossless, default); f32 (lossless, for numerical comparisons); or q8_0, as in ggml-org's "
+            "published GGUFs: lossy (8 bits per weight, 34 bytes per 32 against bf16's 64), 12% smaller "
+            "for 20b and about 30% fewer bytes read per generated token, so faster decoding. The experts "
+            "stay the release's MXFP4 bit for bit in all three."
+        ),
     ] = "bf16",
     force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verification report as JSON.")] = False,
 ) -> None:
-    """Convert an original MXFP4 checkpoint to GGUF, losslessly, and verify the result."""
+    """Convert an original MXFP4 checkpoint to GGUF (losslessly unless --outtype q8_0) and verify the result."""
     from edgeoss.weights.gguf import convert as convert_mod
 
     with reported():

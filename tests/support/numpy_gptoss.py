@@ -149,7 +149,17 @@ def linear(x: F64, weight: F32, bias: F32 | None = None) -> F64:
     return y if bias is None else y + bias
 
 
-def rms_norm(x: F64, weight: F32, eps: float) -> F64:
+def rms_norm(x: F64, weight: F32, eps: float, *, as_ggml: bool = False) -> F64:
+    """RMSNorm; `as_ggml` computes it in float32 in ggml's order of operations
+    (squares summed in double, mean and scale in float, x * scale, then the
+    weight), for when the next step rounds to Q8_0 and exact ties occur (see
+    forward's q8_0_matrices)."""
+    if as_ggml:
+        x32 = x.astype(np.float32)
+        mean = ((x32 * x32).astype(np.float64).sum(axis=-1, keepdims=True) / x.shape[-1]).astype(np.float32)
+        scale = np.float32(1) / np.sqrt(mean + np.float32(eps))
+        normed: F64 = ((x32 * scale) * weight.astype(np.float32)).astype(np.float64)
+        return normed
     out: F64 = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
     return out
 
@@ -190,8 +200,11 @@ def apply_rope(x: F64, cos: F64, sin: F64) -> F64:
     return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=-1)
 
 
-def attention(cfg: Config, t: dict[str, F32], p: str, x: F64, cos: F64, sin: F64, sliding: bool) -> F64:
+def attention(
+    cfg: Config, t: dict[str, F32], p: str, x: F64, cos: F64, sin: F64, sliding: bool, *, q8_0_inputs: bool = False
+) -> F64:
     n, d = x.shape[0], cfg.head_dim
+    x = q8_0(x) if q8_0_inputs else x
     q = linear(x, t[p + "q_proj.weight"], t[p + "q_proj.bias"]).reshape(n, cfg.num_heads, d)
     k = linear(x, t[p + "k_proj.weight"], t[p + "k_proj.bias"]).reshape(n, cfg.num_kv_heads, d)
     v = linear(x, t[p + "v_proj.weight"], t[p + "v_proj.bias"]).reshape(n, cfg.num_kv_heads, d)
@@ -214,12 +227,13 @@ def attention(cfg: Config, t: dict[str, F32], p: str, x: F64, cos: F64, sin: F64
     probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs = (probs / probs.sum(axis=-1, keepdims=True))[..., :-1]
     out = np.einsum("hqk,khd->qhd", probs, v).reshape(n, cfg.num_heads * d)
-    return linear(out, t[p + "o_proj.weight"], t[p + "o_proj.bias"])
+    return linear(q8_0(out) if q8_0_inputs else out, t[p + "o_proj.weight"], t[p + "o_proj.bias"])
 
 
 def q8_0(x: F64) -> F64:
     """Round rows to GGML's Q8_0 (blocks of 32: int8 codes, an f16 scale), as
-    llama.cpp's CPU backend does to activations before an MXFP4 matmul."""
+    llama.cpp's CPU backend does to activations before an MXFP4 or Q8_0 matmul
+    (its SIMD quantize_row_q8_0: 127 / amax, round half to even)."""
     blocks = x.reshape(*x.shape[:-1], -1, 32).astype(np.float32)
     amax = np.abs(blocks).max(axis=-1, keepdims=True)
     d = amax / 127
@@ -255,24 +269,76 @@ def moe(cfg: Config, t: dict[str, F32], p: str, x: F64, *, q8_0_inputs: bool = F
     return out
 
 
-def forward(model: Model, token_ids: Sequence[int], *, yarn_round: bool = False, q8_0_moe: bool = False) -> F32:
+def forward(
+    model: Model,
+    token_ids: Sequence[int],
+    *,
+    yarn_round: bool = False,
+    q8_0_moe: bool = False,
+    q8_0_matrices: bool = False,
+) -> F32:
     """Logits [T, vocab] (float32) for one prompt, every position.
 
     yarn_round and q8_0_moe reproduce llama.cpp's two known departures (whole-
-    dimension YaRN ramp; Q8_0 activations into MXFP4 matmuls on the CPU)."""
+    dimension YaRN ramp; Q8_0 activations into MXFP4 matmuls on the CPU).
+    q8_0_matrices reproduces what llama.cpp's CPU does with a Q8_0 GGUF's
+    matrices (give it q8_0_weights(model)): the activations entering the
+    attention projections and the output matrix are rounded to Q8_0 too, and
+    RMSNorm runs in float32 as ggml's does, because a Q8_0 embedding row times
+    a bf16 norm weight is a ratio of small integers, whose Q8_0 rounding meets
+    exact ties that float32 and float64 would break differently."""
     cfg, t = model.config, model.tensors
     ids = np.asarray(token_ids, dtype=np.int64)
     x: F64 = t["model.embed_tokens.weight"][ids].astype(np.float64)
     cos, sin = rope_cos_sin(cfg, len(ids), yarn_round=yarn_round)
+    eps, as_ggml = cfg.rms_norm_eps, q8_0_matrices
     for i, layer_type in enumerate(cfg.layer_types):
         p = f"model.layers.{i}."
-        h = rms_norm(x, t[p + "input_layernorm.weight"], cfg.rms_norm_eps)
-        x = x + attention(cfg, t, p + "self_attn.", h, cos, sin, sliding=layer_type == "sliding_attention")
-        h = rms_norm(x, t[p + "post_attention_layernorm.weight"], cfg.rms_norm_eps)
+        h = rms_norm(x, t[p + "input_layernorm.weight"], eps, as_ggml=as_ggml)
+        sliding = layer_type == "sliding_attention"
+        x = x + attention(cfg, t, p + "self_attn.", h, cos, sin, sliding, q8_0_inputs=q8_0_matrices)
+        h = rms_norm(x, t[p + "post_attention_layernorm.weight"], eps, as_ggml=as_ggml)
         x = x + moe(cfg, t, p + "mlp.", h, q8_0_inputs=q8_0_moe)
-    x = rms_norm(x, t["model.norm.weight"], cfg.rms_norm_eps)
-    logits: F32 = linear(x, t["lm_head.weight"]).astype(np.float32)
+    x = rms_norm(x, t["model.norm.weight"], eps, as_ggml=as_ggml)
+    logits: F32 = linear(q8_0(x) if q8_0_matrices else x, t["lm_head.weight"]).astype(np.float32)
     return logits
+
+
+Q8_0_MATRICES = (
+    "model.embed_tokens.weight",
+    "lm_head.weight",
+    "q_proj.weight",
+    "k_proj.weight",
+    "v_proj.weight",
+    "o_proj.weight",
+)
+"""The checkpoint's matrices that `edgeoss convert --outtype q8_0` rounds to Q8_0."""
+
+
+def q8_0_weight(w: F32) -> F32:
+    """A weight matrix rounded to Q8_0 as ggml's reference quantize_row_q8_0_ref
+    does (which llama-quantize and gguf-py follow): per block of 32, d = amax /
+    127 stored as f16, codes = round(x * (1 / d)) halves away from zero."""
+    codes, d = q8_0_weight_codes(w)
+    out: F32 = (codes * d.astype(np.float32)).reshape(w.shape).astype(np.float32)
+    return out
+
+
+def q8_0_weight_codes(w: F32) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float16]]:
+    """(codes [..., blocks, 32] as float32 integers, scales [..., blocks, 1] as f16) of q8_0_weight."""
+    blocks = w.reshape(*w.shape[:-1], -1, 32).astype(np.float32)
+    d = np.abs(blocks).max(axis=-1, keepdims=True) / np.float32(127)
+    inv = np.divide(np.float32(1), d, out=np.zeros_like(d), where=d != 0)
+    x = np.abs(blocks * inv)
+    whole = np.floor(x)
+    codes = np.sign(blocks) * (whole + np.floor(2 * (x - whole)))  # C's roundf: halves away from zero, exactly
+    return codes, d.astype(np.float16)
+
+
+def q8_0_weights(model: Model) -> Model:
+    """A copy whose Q8_0_MATRICES are rounded by q8_0_weight; the rest shared."""
+    tensors = {n: q8_0_weight(w) if n.endswith(Q8_0_MATRICES) else w for n, w in model.tensors.items()}
+    return Model(model.config, tensors)
 
 
 def with_config(model: Model, **changes: object) -> Model:

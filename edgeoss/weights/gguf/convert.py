@@ -1,11 +1,13 @@
 """Convert an original gpt-oss checkpoint (safetensors, MXFP4 experts) to GGUF.
 
-Lossless: MXFP4 experts are repacked into GGML's block layout nibble for
-nibble (never requantized), bf16 matrices are copied as BF16, and the small
-vectors (norms, biases, sinks, router) are widened to F32 exactly. The
-tokenizer and chat template travel with the file. Tensors stream one at a
-time in bounded chunks; the output is written under a temporary name and
-renamed only after it verifies.
+Lossless by default: MXFP4 experts are repacked into GGML's block layout
+nibble for nibble (never requantized), bf16 matrices are copied as BF16, and
+the small vectors (norms, biases, sinks, router) are widened to F32 exactly.
+`outtype="q8_0"` is the one lossy choice: the large matrices (embedding,
+attention, output) become GGML Q8_0 as in ggml-org's published files, the
+experts still bit for bit. The tokenizer and chat template travel with the
+file. Tensors stream one at a time in bounded chunks; the output is written
+under a temporary name and renamed only after it verifies.
 
 Run on its own: python -m edgeoss.weights.gguf.convert SRC_DIR OUT.gguf
 """
@@ -13,7 +15,6 @@ Run on its own: python -m edgeoss.weights.gguf.convert SRC_DIR OUT.gguf
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import gguf
 import numpy as np
 
 from edgeoss import __version__, fsutil, spec
-from edgeoss.errors import EdgeossError, UsageError
+from edgeoss.errors import EdgeossError
 from edgeoss.harmony import tokenizer
 from edgeoss.weights import mxfp4
 from edgeoss.weights.checkpoint import Checkpoint, StoredTensor, open_checkpoint
@@ -34,7 +35,14 @@ from edgeoss.weights.report import Report
 log = logging.getLogger(__name__)
 
 T = gguf.GGMLQuantizationType
-_GGML_TYPES = {"BF16": T.BF16, "F16": T.F16, "F32": T.F32, "MXFP4": T.MXFP4}
+_GGML_TYPES = {"BF16": T.BF16, "F16": T.F16, "F32": T.F32, "MXFP4": T.MXFP4, "Q8_0": T.Q8_0}
+
+_FLOAT_VIEWS = {"BF16": np.uint16, "F16": np.float16, "F32": np.float32}
+
+_Q8_0_BAND_ELEMENTS = 1 << 22
+"""Elements quantized at a time (whole rows). gguf-py's quantizer holds a few
+float32 temporaries of the band, so 4M elements keeps it near 100 MiB while
+each call is long enough for NumPy's per-call cost not to matter."""
 
 
 @dataclass(frozen=True)
@@ -45,12 +53,17 @@ class Job:
     produce: Callable[[], Iterator[bytes]]
 
 
+def _float32(data: bytes, dtype: str) -> np.ndarray:
+    """Float bytes of the checkpoint (BF16, F16 or F32) as float32, exactly."""
+    raw = np.frombuffer(data, dtype=_FLOAT_VIEWS[dtype])
+    if dtype == "BF16":
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    return raw.astype(np.float32)
+
+
 def _widen(stored: StoredTensor) -> np.ndarray:
     """A float tensor of the checkpoint as float32, exactly."""
-    raw = np.frombuffer(stored.read(), dtype={"BF16": np.uint16, "F16": np.float16, "F32": np.float32}[stored.dtype])
-    if stored.dtype == "BF16":
-        return (raw.astype(np.uint32) << 16).view(np.float32).reshape(stored.shape)
-    return raw.astype(np.float32).reshape(stored.shape)
+    return _float32(stored.read(), stored.dtype).reshape(stored.shape)
 
 
 def _as(stored: StoredTensor, dtype: str) -> Callable[[], Iterator[bytes]]:
@@ -58,7 +71,30 @@ def _as(stored: StoredTensor, dtype: str) -> Callable[[], Iterator[bytes]]:
         return stored.chunks  # a straight copy
     if dtype == "F32":
         return lambda: iter([_widen(stored).tobytes()])
+    if dtype == "Q8_0":
+        return _q8_0(stored)
     raise EdgeossError(f"{stored.name} is {stored.dtype}; a lossless conversion to {dtype} is not possible")
+
+
+def _q8_0(stored: StoredTensor) -> Callable[[], Iterator[bytes]]:
+    """GGML Q8_0 bytes of a 2-D float matrix, a band of whole rows at a time.
+
+    Quantized by gguf-py, whose Q8_0 is bit-exact with ggml's reference
+    quantize_row_q8_0 (what llama-quantize and llama.cpp's converter use), from
+    the exact float32 value of each weight."""
+    if stored.dtype not in _FLOAT_VIEWS or len(stored.shape) != 2 or stored.shape[1] % spec.Q8_0_BLOCK:
+        raise EdgeossError(f"{stored.name} ({stored.dtype} {list(stored.shape)}) cannot be quantized to Q8_0")
+    rows, cols = stored.shape
+    row_bytes = cols * np.dtype(_FLOAT_VIEWS[stored.dtype]).itemsize
+    band = max(1, _Q8_0_BAND_ELEMENTS // cols)
+
+    def produce() -> Iterator[bytes]:
+        for first in range(0, rows, band):
+            n = min(band, rows - first)
+            values = _float32(stored.read(first * row_bytes, n * row_bytes), stored.dtype).reshape(n, cols)
+            yield gguf.quants.quantize(values, T.Q8_0).tobytes()
+
+    return produce
 
 
 def _rows(stored: StoredTensor, rows: slice) -> Callable[[], Iterator[bytes]]:
@@ -88,21 +124,15 @@ def _experts(blocks: StoredTensor, scales: StoredTensor, rows: slice) -> Callabl
 GATE_ROWS = slice(0, None, 2)
 UP_ROWS = slice(1, None, 2)
 
-OUTTYPES = ("bf16", "f32")
-"""Type of the large float matrices. bf16 is the checkpoint's own; f32 is the
-same values widened (also lossless), for exact numerical comparisons."""
+OUTTYPES = tuple(spec.GGUF_OUTTYPES)
+"""Type of the large float matrices (spec.GGUF_OUTTYPES). bf16 is the
+checkpoint's own; f32 is the same values widened (also lossless), for exact
+numerical comparisons; q8_0 rounds them to 8 bits (lossy, fewer bytes per token)."""
 
 
 def plan_tensors(ckpt: Checkpoint, outtype: str = "bf16") -> list[Job]:
-    """Every GGUF tensor of spec.gguf_tensors(), with where its bytes come from."""
-    if outtype not in OUTTYPES:
-        raise UsageError(f"unknown outtype {outtype!r}", hint=f"choose one of {', '.join(OUTTYPES)}")
-    jobs: list[Job] = []
-    for target in ckpt.hparams.gguf_tensors():
-        if target.dtype == "BF16" and outtype == "f32":
-            target = dataclasses.replace(target, dtype="F32")
-        jobs.append(Job(target, _producer(target, ckpt.tensors)))
-    return jobs
+    """Every GGUF tensor of spec.gguf_tensors(outtype), with where its bytes come from."""
+    return [Job(target, _producer(target, ckpt.tensors)) for target in ckpt.hparams.gguf_tensors(outtype)]
 
 
 def _producer(target: spec.TensorSpec, src: dict[str, StoredTensor]) -> Callable[[], Iterator[bytes]]:
