@@ -26,6 +26,11 @@ ENV_THREADS = "EDGEOSS_THREADS"
 """llama.cpp's decode threads; unset, edgeoss times the candidates on the first
 load of a model and remembers the fastest (engines/llamacpp/threads.py)."""
 
+ENV_MEMORY_BANDWIDTH = "EDGEOSS_MEMORY_BANDWIDTH"
+"""This machine's memory read bandwidth in GB/s (10^9 bytes a second): doctor
+and plan take it instead of measuring (discover/bandwidth.py), e.g. to state a
+known figure or to keep the measurement out of tests."""
+
 # Set by edgeoss for a child process it starts (the tray's server), never by a user:
 # the read end of a pipe whose other end the parent holds (POSIX), and the parent's pid.
 # The child stops when the pipe reaches end-of-file or the parent is gone (lifeline.py).
@@ -77,3 +82,13 @@ def threads() -> int | None:
     """EDGEOSS_THREADS when it is a whole number from 1 to 1024, else None."""
     value = os.environ.get(ENV_THREADS, "").strip()
     return int(value) if value.isdigit() and 1 <= int(value) <= 1024 else None
+
+
+def memory_bandwidth() -> float | None:
+    """EDGEOSS_MEMORY_BANDWIDTH in bytes a second when it is a number of GB/s
+    from 0.1 to 100000, else None."""
+    try:
+        value = float(os.environ.get(ENV_MEMORY_BANDWIDTH, ""))
+    except ValueError:
+        return None
+    return value * 1e9 if 0.1 <= value <= 100_000 else None

@@ -20,17 +20,20 @@ _MARKS = {"pass": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report, plan and checks as JSON.")] = False,
 ) -> None:
-    """Check this machine: hardware, backends, what will run and why, models, and what to fix."""
+    """Check this machine: hardware, backends, memory bandwidth, what will run, how fast and why, models,
+    and what to fix."""
+    from edgeoss.discover import bandwidth
     from edgeoss.discover.probe import probe
     from edgeoss.planning import doctor as doctor_mod
     from edgeoss.planning.planner import plan_here as make_plan
 
     with reported():
         report = probe()
-        the_plan = make_plan(report)
-        checks = doctor_mod.diagnose(report, the_plan)
+        found = bandwidth.for_machine(report)  # measured once per machine, then remembered
+        the_plan = make_plan(report, bandwidth=found)
+        checks = doctor_mod.diagnose(report, the_plan, bandwidth=found)
         if as_json:
-            print_json(doctor_mod.as_json(report, the_plan, checks))
+            print_json(doctor_mod.as_json(report, the_plan, checks, found))
             return
         table = Table(show_header=False, box=None, pad_edge=False)
         section = ""
@@ -62,16 +65,25 @@ def plan_cmd(
     prefer: Annotated[str, typer.Option(help="quality (largest variant) or speed (smallest).")] = "quality",
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
-    """Show the plan for this machine, or for a saved hardware report."""
+    """Show the plan for this machine, or for a saved hardware report: placement, memory, expected speed."""
+    from edgeoss import fsutil
+    from edgeoss.discover import bandwidth
     from edgeoss.discover.hardware import HardwareReport
     from edgeoss.discover.probe import probe
     from edgeoss.planning.planner import Preferences, plan, plan_here
 
     with reported():
         prefs = Preferences.parse(variant, backend, ctx, prefer)
-        report = HardwareReport.load(hardware) if hardware is not None else probe()
-        # Another machine's report is planned without this machine's load checks.
-        the_plan = plan(report, prefs) if hardware is not None else plan_here(report, prefs)
+        if hardware is not None:
+            report = HardwareReport.load(hardware)
+            # Another machine's report is planned without this machine's load checks, and
+            # with the bandwidth its own doctor measured (saved beside the report), if any.
+            saved = fsutil.read_json(hardware)
+            found = bandwidth.for_saved_report(report, saved.get(bandwidth.REPORT_KEY))
+            the_plan = plan(report, prefs, bandwidth=found)
+        else:
+            report = probe()
+            the_plan = plan_here(report, prefs, bandwidth.for_machine(report))
         if as_json:
             print_json(the_plan.to_dict())
         else:
@@ -85,7 +97,10 @@ def plan_cmd(
                     highlight=False,
                 )
                 sizes = ", ".join(f"{k} {v / 2**30:.1f} GiB" for k, v in the_plan.predicted_bytes.items())
-                out.print(f"predicted memory: {sizes}; speed: {the_plan.speed_class}", highlight=False)
+                out.print(f"predicted memory: {sizes}", highlight=False)
+                out.print(f"speed: {the_plan.speed_class}", highlight=False, markup=False)
+                if the_plan.speed.get("trade"):
+                    out.print(f"  or {the_plan.speed['trade']}", highlight=False, markup=False)
             else:
                 out.print("[bold red]nothing fits[/]", highlight=False)
             for reason in the_plan.reasons:

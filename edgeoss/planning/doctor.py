@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from edgeoss import backends, constants
+from edgeoss.discover.bandwidth import REPORT_KEY, MachineBandwidth
 from edgeoss.discover.hardware import HardwareReport
 from edgeoss.discover.ports import port_free
 from edgeoss.planning.planner import Plan, gib
@@ -37,7 +38,7 @@ class Check:
     fix: str | None = None
 
 
-def _hardware(report: HardwareReport) -> list[Check]:
+def _hardware(report: HardwareReport, bandwidth: MachineBandwidth | None = None) -> list[Check]:
     checks = [Check("hardware", "info", "system", f"{report.os} {report.os_version or ''} ({report.arch})".strip())]
     c = report.cpu
     flags = ", ".join(c.flags) or "unknown"
@@ -73,6 +74,11 @@ def _hardware(report: HardwareReport) -> list[Check]:
         )
     if not report.gpus:
         checks.append(Check("hardware", "info", "GPU", "none that edgeoss can use; models run on the CPU"))
+    if bandwidth is not None:
+        # The limit of decode speed (planning/speed.py): worth seeing beside the memory sizes.
+        lines = [f"RAM {bandwidth.cpu.describe()}"]
+        lines += [f"{g.name} {b.describe()}" for g, b in zip(report.gpus, bandwidth.gpus, strict=False)]
+        checks.append(Check("hardware", "info", "memory bandwidth", "; ".join(lines)))
     for note in report.notes:
         checks.append(Check("hardware", "warn", "probe", note))
     return checks
@@ -131,6 +137,8 @@ def _plan(plan: Plan) -> list[Check]:
     else:
         where = f"{plan.backend}, {plan.placement}, context {plan.context_length}"
         checks = [Check("plan", "pass", "what will run", f"{plan.variant} ({where}); {plan.speed_class}")]
+        if plan.speed.get("trade"):
+            checks.append(Check("plan", "info", "speed or size", plan.speed["trade"]))
         checks += [Check("plan", "info", "why", reason) for reason in plan.reasons]
     checks += [Check("plan", "warn", "note", w) for w in plan.warnings]
     checks += [Check("plan", "info", f"rejected {r.variant} on {r.backend}", r.why) for r in plan.rejected]
@@ -213,26 +221,34 @@ def _expert_placement(report: HardwareReport, plan: Plan) -> list[Check]:
     ]
 
 
-def diagnose(report: HardwareReport, plan: Plan, store: Store | None = None) -> list[Check]:
+def diagnose(
+    report: HardwareReport, plan: Plan, store: Store | None = None, bandwidth: MachineBandwidth | None = None
+) -> list[Check]:
     store = store or Store()
-    checks = _hardware(report) + _backends(report) + _plan(plan) + _expert_placement(report, plan)
+    checks = _hardware(report, bandwidth) + _backends(report) + _plan(plan) + _expert_placement(report, plan)
     return checks + _models(report, plan, store) + _server() + _tools()
 
 
-def as_json(report: HardwareReport, plan: Plan, checks: list[Check]) -> dict[str, Any]:
+def as_json(
+    report: HardwareReport, plan: Plan, checks: list[Check], bandwidth: MachineBandwidth | None = None
+) -> dict[str, Any]:
     data = report.to_dict()
+    if bandwidth is not None:  # read back by `edgeoss plan --hardware` (bandwidth.for_saved_report)
+        data[REPORT_KEY] = bandwidth.to_dict()
     data["plan"] = plan.to_dict()
     data["checks"] = [asdict(c) for c in checks]
     return data
 
 
 def main() -> None:
+    from edgeoss.discover import bandwidth as bandwidths
     from edgeoss.discover.probe import probe
     from edgeoss.planning.planner import plan_here as make_plan
 
     report = probe()
-    the_plan = make_plan(report)
-    print(json.dumps(as_json(report, the_plan, diagnose(report, the_plan)), indent=2))
+    found = bandwidths.for_machine(report)
+    the_plan = make_plan(report, bandwidth=found)
+    print(json.dumps(as_json(report, the_plan, diagnose(report, the_plan, bandwidth=found), found), indent=2))
 
 
 if __name__ == "__main__":

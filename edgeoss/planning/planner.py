@@ -27,9 +27,11 @@ from typing import Any
 
 from edgeoss import backends, spec
 from edgeoss.backends import LLAMA_CPP, ORT_GENAI, EngineKind
+from edgeoss.discover import bandwidth as bandwidths
+from edgeoss.discover.bandwidth import Bandwidth, MachineBandwidth
 from edgeoss.discover.hardware import GPU, HardwareReport
 from edgeoss.errors import UsageError
-from edgeoss.planning import memory
+from edgeoss.planning import memory, speed
 from edgeoss.planning.memory import GIB, MIB, Footprint, Weights
 from edgeoss.weights import catalog
 
@@ -39,6 +41,11 @@ GPU_MARGIN_FRACTION = 0.05
 GPU_MARGIN_MIN = 512 * MIB
 RAM_MARGIN_FRACTION = 0.10
 RAM_MARGIN_MIN = 1 * GIB
+PLANNED_MATRIX = "q8_0"
+"""The large matrices of the GGUF a plan pulls (ggml-org's); memory.Weights.estimate's default."""
+SPEED_CONTEXT_FILL = 4096
+"""The context filled when the headline tokens/s is given (a chat's first turns);
+the plan's speed also gives it at the full context."""
 
 
 @dataclass
@@ -79,11 +86,12 @@ class Plan:
     flash_attention: bool
     predicted_bytes: dict[str, int]
     budget_bytes: dict[str, int]
-    speed_class: str
+    speed_class: str  # speed["summary"]: the expected tokens/s and how it was derived
     reasons: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
+    speed: dict[str, Any] = field(default_factory=dict)  # planning/speed.py's estimate(); {} when nothing fits
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -273,27 +281,61 @@ def _smallest_need(hp: spec.Hparams, weights: Weights, device: _Device) -> Footp
     return memory.footprint(hp, weights, MIN_CONTEXT, on_gpu=True, n_cpu_moe=hp.num_layers)
 
 
-def _speed(device: _Device, hp: spec.Hparams, n_cpu_moe: int) -> str:
-    if device.backend == "cpu":
-        return "slow: CPU only (memory bandwidth bound, a few tokens/s for 20b on a laptop)"
-    if n_cpu_moe == 0:
-        return "fast: every layer on the GPU"
-    if n_cpu_moe <= hp.num_layers // 3:
-        return "medium: most experts on the GPU"
-    return "slow-to-medium: most experts run on the CPU"
+def _speed(
+    report: HardwareReport,
+    hp: spec.Hparams,
+    device: _Device,
+    n_gpu_layers: int,
+    n_cpu_moe: int,
+    context: int,
+    predicted: dict[str, int],
+    machine_bw: MachineBandwidth,
+) -> dict[str, Any]:
+    placement = speed.Placement(n_gpu_layers, n_cpu_moe, device.engine)
+    gpu = _gpus_bandwidth(report, device, predicted, machine_bw) if device.gpus else None
+    fill = min(SPEED_CONTEXT_FILL, context)
+    # The artifact a llama.cpp plan pulls is ggml-org's GGUF, q8_0 matrices (what the memory
+    # model sizes too); the speed also gives the lossless bf16 conversion's figure.
+    return speed.estimate(
+        hp, placement, cpu=machine_bw.cpu, gpu=gpu, context_fill=fill, full_context=context, matrix=PLANNED_MATRIX
+    )
+
+
+def _gpus_bandwidth(
+    report: HardwareReport, device: _Device, predicted: dict[str, int], machine_bw: MachineBandwidth
+) -> Bandwidth:
+    """The device's GPUs as one: llama.cpp splits the layers in proportion to
+    `predicted` and runs them one GPU after the other, so their times add."""
+    figures = [machine_bw.gpu(report, g) for g in device.gpus]
+    unknown = next((f for f in figures if f.bytes_per_s is None), None)
+    if unknown is not None or len(figures) == 1:
+        return unknown or figures[0]
+    shares = [predicted.get(f"gpu{i}", 0) for i in range(len(figures))]
+    total = sum(shares) or 1
+    seconds_per_byte = sum(s / total / (f.bytes_per_s or 1) for s, f in zip(shares, figures, strict=True))
+    sources = sorted({f.source for f in figures})
+    detail = "; ".join(f"{g.name}: {f.detail}" for g, f in zip(device.gpus, figures, strict=True))
+    return Bandwidth(1 / seconds_per_byte, "+".join(sources), f"{len(figures)} GPUs in turn ({detail})")
 
 
 def plan(
-    report: HardwareReport, prefs: Preferences | None = None, verified_loads: frozenset[str] = frozenset()
+    report: HardwareReport,
+    prefs: Preferences | None = None,
+    verified_loads: frozenset[str] = frozenset(),
+    bandwidth: MachineBandwidth | None = None,
 ) -> Plan:
     """The plan with a safety margin; failing that, one without it, marked tight.
 
     `verified_loads`: formats of stored models that have been checked to load
-    on this machine (only "onnx-dml" changes anything: see the module doc)."""
-    first = _plan(report, prefs or Preferences(), True, verified_loads)
+    on this machine (only "onnx-dml" changes anything: see the module doc).
+    `bandwidth`: the machine's memory bandwidth (discover/bandwidth.py), for
+    the expected tokens/s; without it only published GPU figures are known,
+    and the plan gives bytes per token with the reason tokens/s is unknown."""
+    machine_bw = bandwidth or bandwidths.for_saved_report(report, None)
+    first = _plan(report, prefs or Preferences(), True, verified_loads, machine_bw)
     if first.fits:
         return first
-    tight = _plan(report, prefs or Preferences(), False, verified_loads)
+    tight = _plan(report, prefs or Preferences(), False, verified_loads, machine_bw)
     if not tight.fits:
         return first
     tight.warnings.insert(
@@ -305,7 +347,13 @@ def plan(
     return tight
 
 
-def _plan(report: HardwareReport, prefs: Preferences, margin: bool, verified_loads: frozenset[str]) -> Plan:
+def _plan(
+    report: HardwareReport,
+    prefs: Preferences,
+    margin: bool,
+    verified_loads: frozenset[str],
+    machine_bw: MachineBandwidth,
+) -> Plan:
     notes: list[str] = []
     rejected: list[Rejected] = []
     order = ["gpt-oss-120b", "gpt-oss-20b"] if prefs.prefer != "speed" else ["gpt-oss-20b", "gpt-oss-120b"]
@@ -352,7 +400,9 @@ def _plan(report: HardwareReport, prefs: Preferences, margin: bool, verified_loa
                     best_need = (variant, device, need)
                 continue
             context, n_cpu_moe, fp = found
-            return _build(report, hp, artifact, device, context, n_cpu_moe, fp, notes, rejected, prefs, margin)
+            return _build(
+                report, hp, artifact, device, context, n_cpu_moe, fp, notes, rejected, prefs, margin, machine_bw
+            )
 
     return _nothing_fits(report, order, best_need, notes, rejected)
 
@@ -377,6 +427,7 @@ def _build(
     rejected: list[Rejected],
     prefs: Preferences,
     margin: bool,
+    machine_bw: MachineBandwidth,
 ) -> Plan:
     reasons: list[str] = []
     via = " with onnxruntime-genai" if device.engine is ORT_GENAI else ""
@@ -419,6 +470,7 @@ def _build(
         if device.backend == "cuda" and len(device.gpus) > 1:
             reasons.append(f"layers split across {len(device.gpus)} GPUs in proportion to their free memory")
     warnings = list(notes)
+    expected = _speed(report, hp, device, n_gpu_layers, n_cpu_moe, context, predicted, machine_bw)
     if device.engine is ORT_GENAI:
         warnings.append("onnxruntime-genai memory figures are estimates from the spec, not measured")
     if report.disk_free_bytes is not None and artifact.approx_bytes and report.disk_free_bytes < artifact.approx_bytes:
@@ -441,11 +493,12 @@ def _build(
         flash_attention=True,
         predicted_bytes=predicted,
         budget_bytes=budgets,
-        speed_class=_speed(device, hp, n_cpu_moe),
+        speed_class=expected["summary"],
         reasons=reasons,
         rejected=rejected,
         warnings=warnings,
         fixes=[],
+        speed=expected,
     )
 
 
@@ -504,22 +557,28 @@ def _nothing_fits(
     )
 
 
-def plan_here(report: HardwareReport, prefs: Preferences | None = None) -> Plan:
-    """plan() for this machine: with what its store says has loaded here."""
+def plan_here(
+    report: HardwareReport, prefs: Preferences | None = None, bandwidth: MachineBandwidth | None = None
+) -> Plan:
+    """plan() for this machine: with what its store says has loaded here (and
+    its memory bandwidth when the caller has it: doctor and plan measure it,
+    run and serve do not spend the time)."""
     from edgeoss.weights.store import Store
 
-    return plan(report, prefs, Store().verified_loads())
+    return plan(report, prefs, Store().verified_loads(), bandwidth)
 
 
 def main() -> None:
     from edgeoss.discover.probe import probe
 
-    report = (
-        HardwareReport.from_dict(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))
-        if len(sys.argv) > 1
-        else probe()
-    )
-    print(json.dumps(plan_here(report).to_dict(), indent=2))
+    if len(sys.argv) > 1:
+        data = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+        report = HardwareReport.from_dict(data)
+        the_plan = plan(report, bandwidth=bandwidths.for_saved_report(report, data.get(bandwidths.REPORT_KEY)))
+    else:
+        report = probe()
+        the_plan = plan_here(report, bandwidth=bandwidths.for_machine(report))
+    print(json.dumps(the_plan.to_dict(), indent=2))
 
 
 if __name__ == "__main__":
