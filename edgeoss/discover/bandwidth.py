@@ -41,6 +41,7 @@ import psutil
 
 from edgeoss import constants, remembered
 from edgeoss.discover.hardware import GPU, HardwareReport
+from edgeoss.discover.load import QUIET_SHARE, OtherLoad
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +209,15 @@ def host_bandwidth(report: HardwareReport | None = None, *, measure_now: bool = 
     if not measure_now:
         return UNMEASURED
     try:
-        rate, threads, nbytes, passes = measure()
+        with OtherLoad() as load:
+            rate, threads, nbytes, passes = measure()
     except (MemoryError, OSError, ValueError) as exc:  # a machine short of memory: say so, do not fail
         log.debug("memory bandwidth measurement failed", exc_info=True)
         return Bandwidth(None, "unknown", f"the measurement failed: {exc}")
     detail = f"streaming read of {nbytes // MIB} MiB, {threads} threads, best of {passes}"
+    if load.share > QUIET_SHARE:
+        # Other programs shared the memory bus: a figure for now, measured again next time.
+        return Bandwidth(rate, "measured", f"{detail}; other programs used {load.share:.0%} of the CPUs")
     remembered.save(KIND, key, {"bytes_per_s": rate, "detail": detail})
     return Bandwidth(rate, "measured", detail)
 

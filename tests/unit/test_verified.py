@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgeoss import constants, remembered
+from edgeoss.discover import load
 from edgeoss.engines.llamacpp import threads
 from edgeoss.errors import StructureError
 from edgeoss.weights.gguf import checks, verified
@@ -195,7 +196,7 @@ def test_other_programs_load_is_measured_apart_from_our_own() -> None:
     import sys
     import time
 
-    with threads.OtherLoad() as ours:
+    with load.OtherLoad() as ours:
         end = time.perf_counter() + 0.6
         while time.perf_counter() < end:
             pass
@@ -203,10 +204,10 @@ def test_other_programs_load_is_measured_apart_from_our_own() -> None:
     spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(max(1, threads.logical_cpus() // 2))]
     try:
         time.sleep(0.3)
-        with threads.OtherLoad() as theirs:
+        with load.OtherLoad() as theirs:
             time.sleep(0.6)
     finally:
         for spinner in spinners:
             spinner.kill()
-    assert theirs.share > threads.QUIET_SHARE  # about half of the CPUs
+    assert theirs.share > load.QUIET_SHARE  # about half of the CPUs
     assert theirs.share > ours.share

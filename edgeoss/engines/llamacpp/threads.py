@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 
 from edgeoss import remembered
+from edgeoss.discover.load import QUIET_SHARE, OtherLoad
 from edgeoss.engines.llamacpp import binding as llama_binding
 
 log = logging.getLogger(__name__)
@@ -120,32 +121,3 @@ def tune(llm: Any, key: str) -> int:
     log.info("decode threads: %d (a step with %s)", chosen, shown)
     remembered.save(KIND, key, {"threads": chosen, "step_ms": {str(n): round(s * 1000, 2) for n, s in timed.items()}})
     return chosen
-
-
-QUIET_SHARE = 0.10
-"""The most of the CPUs other programs may use while thread counts are timed
-for the result to be remembered: a loaded machine favours fewer threads."""
-
-
-class OtherLoad:
-    """The share of all CPUs that other processes used during a `with` block."""
-
-    def __enter__(self) -> OtherLoad:
-        self.share = 0.0
-        self._start = (time.perf_counter(), _busy(psutil.cpu_times()), _own())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        wall0, busy0, own0 = self._start
-        wall = time.perf_counter() - wall0
-        others = (_busy(psutil.cpu_times()) - busy0) - (_own() - own0)
-        self.share = max(0.0, others / (wall * logical_cpus())) if wall > 0 else 0.0
-
-
-def _busy(t: Any) -> float:
-    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
-
-
-def _own() -> float:
-    t = psutil.Process().cpu_times()
-    return float(t.user + t.system)
