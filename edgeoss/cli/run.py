@@ -42,10 +42,10 @@ def open_chosen(model: str | None, backend: str | None) -> tuple[Engine, Chosen]
     chosen = choose.choose_here(model, backend)
     if chosen.is_demo:
         err.print(choose.DEMO_LABEL, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
-    # The encoding (a fifth of a second, holding the GIL) loads while llama.cpp
-    # reads the model in C; started earlier it would only queue behind the probe.
-    preload()
-    engine = open_engine(chosen)
+    # The prompt's encoding (a fifth of a second, holding the GIL) loads while
+    # llama.cpp reads the weights in C; started earlier it would hold up the
+    # probe and the file's check instead.
+    engine = open_engine(chosen, while_loading=preload)
     log.info("running %s on %s, %s", chosen.name, engine.name, engine.placement)
     return engine, chosen
 

@@ -14,7 +14,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +86,9 @@ def sliding_cache_holds(llm: Any, seq: int, prefix: int) -> bool:
     return 0 <= pos_min <= max(0, prefix - n_swa)
 
 
-def open_llama(model: Path, settings: LoadSettings, n_seq_max: int = 1) -> tuple[Any, LoadSettings]:
+def open_llama(
+    model: Path, settings: LoadSettings, n_seq_max: int = 1, while_loading: Callable[[], object] | None = None
+) -> tuple[Any, LoadSettings]:
     """Verify `model` and load it with llama.cpp as `settings` say; return the
     llama_cpp.Llama and the settings really applied. `n_seq_max` > 1 gives one
     context whose KV cache holds that many sequences (for batched decoding)."""
@@ -118,6 +120,8 @@ def open_llama(model: Path, settings: LoadSettings, n_seq_max: int = 1) -> tuple
         n_seq_max,
     )
     said = io.StringIO()
+    if while_loading is not None:
+        while_loading()
     try:
         # verbose=True also prints the GGUF's metadata and chat template with
         # Python's print(file=sys.stderr): hundreds of lines, kept for the log.
@@ -165,9 +169,11 @@ def _model_key(llm: Any, model: Path) -> str:
 class LlamaCppEngine:
     name = "llama.cpp"
 
-    def __init__(self, model: Path, settings: LoadSettings | None = None) -> None:
+    def __init__(
+        self, model: Path, settings: LoadSettings | None = None, while_loading: Callable[[], object] | None = None
+    ) -> None:
         self.llm: llama_cpp_types.Llama
-        self.llm, self.settings = open_llama(model, settings or LoadSettings())
+        self.llm, self.settings = open_llama(model, settings or LoadSettings(), while_loading=while_loading)
         self.placement = self.settings.placement()
         self.context_length = int(self.llm.n_ctx())
         self.last_timings = Timings()

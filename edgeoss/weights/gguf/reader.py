@@ -9,17 +9,19 @@ hostile file gives a one-line StructureError and nothing else.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+from typing import TYPE_CHECKING, Any
 
 from edgeoss.errors import FileAccessError, NotGGUFError, StructureError
+
+if TYPE_CHECKING:
+    from gguf import GGMLQuantizationType
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -46,6 +48,17 @@ _SCALARS: dict[int, tuple[str, int]] = {
 _STRING, _ARRAY = 8, 9
 _U64 = struct.Struct("<Q")
 
+
+@functools.cache
+def _quant_types() -> tuple[dict[GGMLQuantizationType, tuple[int, int]], type[GGMLQuantizationType]]:
+    """gguf-py's table of GGML types, imported on first use: the package's import
+    brings its writer and yaml along (a twentieth of a second), which a command
+    that only recalls a remembered verification never needs."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    return GGML_QUANT_SIZES, GGMLQuantizationType
+
+
 _SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
@@ -60,7 +73,7 @@ class TensorInfo:
 
     @property
     def type_name(self) -> str:
-        return GGMLQuantizationType(self.ggml_type).name
+        return _quant_types()[1](self.ggml_type).name
 
     @property
     def numel(self) -> int:
@@ -287,7 +300,8 @@ def _parse(buf: bytes, path: Path, size: int) -> GGUFFile:
         if name in tensors:
             raise StructureError(f"{path.name}: tensor {name!r} appears twice")
         try:
-            block, type_bytes = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
+            sizes, types = _quant_types()
+            block, type_bytes = sizes[types(ggml_type)]
         except (ValueError, KeyError):
             raise StructureError(f"{path.name}: tensor {name!r} has unknown GGML type {ggml_type}") from None
         if any(d < 1 or d > 1 << 40 for d in dims):
