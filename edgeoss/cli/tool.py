@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from edgeoss import constants
 from edgeoss.cli.output import out, print_json, reported
 from edgeoss.errors import UsageError
-from edgeoss.tools import PYTHON_TIMEOUT_S, ToolSettings, mcp_tools
-from edgeoss.tools.mcp_tools import McpHub
+from edgeoss.tools import PYTHON_TIMEOUT_S, ToolSettings
+
+if TYPE_CHECKING:
+    from edgeoss.tools.mcp_tools import McpHub
 
 # The options serve, run and chat share for the tools the model may use.
 ToolsOption = Annotated[
@@ -49,7 +51,9 @@ def mcp_hub(config: Path | None) -> McpHub | None:
     """The MCP servers of `config`, connected (for run and chat; serve connects them at start)."""
     if config is None:
         return None
-    hub = McpHub(mcp_tools.load(config))
+    from edgeoss.tools import mcp_tools  # here: with harmony and pydantic it is a tenth of a second
+
+    hub = mcp_tools.McpHub(mcp_tools.load(config))
     hub.start()
     return hub
 
@@ -162,7 +166,9 @@ def mcp_cmd(
     """Connect the MCP servers of a file as `serve --mcp` does: list the tools the model would
     be offered (after each server's allowlist), or call one."""
     with reported():
-        hub = McpHub(mcp_tools.load(config))
+        from edgeoss.tools import mcp_tools
+
+        hub = mcp_tools.McpHub(mcp_tools.load(config))
         hub.start()
         try:
             if action == "list" and not args:

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from edgeoss.engines import draw
 from edgeoss.engines.base import (
     Emit,
     Job,
@@ -58,7 +60,8 @@ class _Slot:
     seq: int
     history: list[int] = field(default_factory=list)  # tokens whose KV this sequence holds, in order
     job: Job | None = None
-    sampler: Any = None
+    sampler: Any = None  # llama.cpp's chain, for what Drawer does not do
+    drawer: draw.Drawer | None = None
     last_used: float = 0.0
 
 
@@ -187,7 +190,11 @@ class BatchEngine(JobQueue):
             job.pending = job.prompt[prefix:]
             job.timings.cached_tokens = prefix
             self._free_sampler(slot)
-            slot.sampler = self._make_sampler(job.sampling)
+            if draw.plain(job.sampling):
+                slot.drawer = draw.Drawer(self.n_vocab, job.sampling)
+            else:
+                slot.drawer = None
+                slot.sampler = self._make_sampler(job.sampling)
 
     def _step(self) -> None:
         active = [s for s in self._slots if s.job is not None]
@@ -237,37 +244,38 @@ class BatchEngine(JobQueue):
             slot.history.extend(take)
             assert slot.job is not None
             del slot.job.pending[: len(take)]
-        ready = [(slot, index) for slot, index in outputs if self._prepare(slot, index)]
+        ready = [(slot, index, logits) for slot, index in outputs if (logits := self._prepare(slot, index)) is not None]
         if len(ready) > 1 and self._samplers is not None:
-            # Each slot's sampling reads the whole vocabulary (201k logits: about a
-            # millisecond on a CPU core); llama.cpp releases the GIL for it, so the
-            # slots of a step are sampled side by side, not one after another.
+            # Each slot's draw reads the whole vocabulary (201k logits); NumPy and
+            # llama.cpp release the GIL for it, so the slots of a step draw side
+            # by side, not one after another.
             tokens = list(self._samplers.map(lambda r: self._draw(*r), ready))
         else:
-            tokens = [self._draw(slot, index) for slot, index in ready]
-        for (slot, _), token in zip(ready, tokens, strict=True):
+            tokens = [self._draw(slot, index, logits) for slot, index, logits in ready]
+        for (slot, _, _), token in zip(ready, tokens, strict=True):
             self._deliver(slot, token)
 
-    def _prepare(self, slot: _Slot, index: int) -> bool:
-        """Before sampling, on the decode thread: a cancelled job ends, a logits
-        processor (Python: it needs the GIL anyway) edits the logits. False: nothing to sample."""
+    def _prepare(self, slot: _Slot, index: int) -> npt.NDArray[np.float32] | None:
+        """Before sampling, on the decode thread: a cancelled job ends (None: nothing
+        to draw), a logits processor (Python: it needs the GIL anyway) edits the logits."""
         job = slot.job
         assert job is not None
         if job.cancel.is_set():
             self._end(slot, "cancel")
-            return False
+            return None
         # Also the first read of this output's logits: llama.cpp may reorder its
         # outputs on that read, which must not happen on two threads at once.
-        raw = self._lib.llama_get_logits_ith(self._ctx, index)
+        logits = np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self._ctx, index), shape=(self.n_vocab,))
         if job.logits_processor is not None:
-            logits = np.ctypeslib.as_array(raw, shape=(self.n_vocab,))
             changed = job.logits_processor(np.asarray(slot.history, dtype=np.intc), logits)
             if changed is not logits:
                 logits[:] = changed
-        return True
+        return logits
 
-    def _draw(self, slot: _Slot, index: int) -> int:
-        """One token from this slot's own sampler chain (safe beside other slots' draws)."""
+    def _draw(self, slot: _Slot, index: int, logits: npt.NDArray[np.float32]) -> int:
+        """One token for this slot, by its own drawer or sampler chain (safe beside other slots' draws)."""
+        if slot.drawer is not None:
+            return slot.drawer.draw(logits)
         return int(self._lib.llama_sampler_sample(slot.sampler, self._ctx, index))
 
     def _deliver(self, slot: _Slot, token: int) -> None:
