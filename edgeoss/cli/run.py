@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from typing import TYPE_CHECKING, Annotated
@@ -35,9 +34,8 @@ BACKEND_HELP = (
 )
 
 
-def open_chosen(model: str | None, backend: str | None, *, preload: bool = True) -> tuple[Engine, Chosen]:
-    """(engine, chosen model) for MODEL, planned for this machine; `preload`:
-    load the harmony encoding beside the weights."""
+def open_chosen(model: str | None, backend: str | None) -> tuple[Engine, Chosen]:
+    """(engine, chosen model) for MODEL, planned for this machine."""
     from edgeoss.engines.loader import open_engine
     from edgeoss.harmony.encoding import preload as preload_encoding
     from edgeoss.runtime import choose
@@ -48,49 +46,9 @@ def open_chosen(model: str | None, backend: str | None, *, preload: bool = True)
     # The prompt's encoding (a fifth of a second, holding the GIL) loads while
     # llama.cpp reads the weights in C; started earlier it would hold up the
     # probe and the file's check instead.
-    engine = open_engine(chosen, while_loading=preload_encoding if preload else None)
+    engine = open_engine(chosen, while_loading=preload_encoding)
     log.info("running %s on %s, %s", chosen.name, engine.name, engine.placement)
     return engine, chosen
-
-
-class Opening:
-    """open_chosen on its own thread: the command sets the rest of itself up
-    (imports, tools, the harmony encoding) while llama.cpp reads the weights
-    in C, instead of before it. wait() gives the engine or raises what
-    opening raised; a Ctrl-C during the load ends the command once llama.cpp
-    returns, as it always did."""
-
-    def __init__(self, model: str | None, backend: str | None) -> None:
-        self._result: tuple[Engine, Chosen] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._open, args=(model, backend), name="edgeoss-load", daemon=True)
-        self._thread.start()
-
-    def _open(self, model: str | None, backend: str | None) -> None:
-        try:
-            self._result = open_chosen(model, backend, preload=False)
-        except BaseException as exc:  # handed to the waiting thread
-            self._error = exc
-
-    def wait(self) -> tuple[Engine, Chosen]:
-        interrupted = False
-        while self._thread.is_alive():
-            try:
-                self._thread.join()
-            except KeyboardInterrupt:
-                interrupted = True
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        if interrupted:
-            self._result[0].close()
-            raise KeyboardInterrupt
-        return self._result
-
-    def abandon(self) -> None:
-        """The command failed before using the engine: close it once it is open."""
-        with contextlib.suppress(BaseException):
-            self.wait()[0].close()
 
 
 def run(
@@ -117,22 +75,16 @@ def run(
         if len(args) not in (1, 2):
             raise UsageError("give a PROMPT, or a MODEL and a PROMPT")
         model, prompt = (None, args[0]) if len(args) == 1 else (args[0], args[1])
-        opening = Opening(model, backend)
-        try:
-            from edgeoss import harmony
-            from edgeoss.engines.base import Sampling
-            from edgeoss.runtime import reply as generate
-            from edgeoss.tools import loop
+        from edgeoss import harmony
+        from edgeoss.engines.base import Sampling
+        from edgeoss.runtime import reply as generate
+        from edgeoss.tools import loop
 
-            harmony.check_effort(effort)
-            settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
-            toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings, mcp_hub(mcp))
-            harmony.encoding()  # for the prompt
-        except BaseException:
-            opening.abandon()
-            raise
+        harmony.check_effort(effort)
+        settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
+        toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings, mcp_hub(mcp))
         try:
-            engine, chosen = opening.wait()
+            engine, chosen = open_chosen(model, backend)
         except BaseException:
             toolbox.close()
             raise
