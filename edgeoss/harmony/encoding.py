@@ -11,11 +11,13 @@ import contextlib
 import functools
 import os
 import threading
-
-import openai_harmony
+from typing import TYPE_CHECKING
 
 from edgeoss import constants, resources
 from edgeoss.errors import DataIntegrityError
+
+if TYPE_CHECKING:
+    import openai_harmony
 
 _env_lock = threading.Lock()
 _load_lock = threading.Lock()
@@ -41,6 +43,10 @@ def preload() -> None:
 
 @functools.cache
 def _load() -> openai_harmony.HarmonyEncoding:
+    # Imported here, not at the top: openai-harmony and pydantic take a tenth of a
+    # second to import, which preload() moves beside the model's load.
+    import openai_harmony
+
     folder = str(resources.vocab_path().parent)
     with _env_lock:
         # The variable is process-wide; set it only for the load and put back

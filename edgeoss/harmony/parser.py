@@ -10,8 +10,6 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai_harmony
-
 from edgeoss import spec
 from edgeoss.harmony.encoding import encoding
 from edgeoss.harmony.render import ToolCall
@@ -70,6 +68,9 @@ class StreamParser:
     """
 
     def __init__(self, builtin: Collection[str] = ()) -> None:
+        import openai_harmony  # on first use, as in encoding.py (a tenth of a second at startup)
+
+        self._harmony = openai_harmony
         self._parser = openai_harmony.StreamableParser(encoding(), openai_harmony.Role.ASSISTANT)
         self.result = Result()
         self._builtin = frozenset(builtin)
@@ -127,11 +128,11 @@ class StreamParser:
             return self._route_raw(token)
         try:
             self._parser.process(token)
-        except openai_harmony.HarmonyError:
+        except self._harmony.HarmonyError:
             self.result.malformed += 1
             self._raw = True
             return self._route_raw(token)
-        in_header = self._parser.state == openai_harmony.StreamState.HEADER
+        in_header = self._parser.state == self._harmony.StreamState.HEADER
         self._header = [*self._header, token] if in_header else []
         if len(self._header) > MAX_HEADER_TOKENS:
             # No real header is this long: this is not harmony (a random
@@ -144,7 +145,7 @@ class StreamParser:
         if (
             channel == "analysis"
             and not recipient
-            and self._parser.state == openai_harmony.StreamState.CONTENT
+            and self._parser.state == self._harmony.StreamState.CONTENT
             and not encoding().is_special_token(token)
         ):
             self.result.reasoning_tokens += 1

@@ -8,12 +8,13 @@ import datetime as _dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import openai_harmony
+from typing import TYPE_CHECKING, Any
 
 from edgeoss.errors import UsageError
 from edgeoss.harmony.encoding import encoding
+
+if TYPE_CHECKING:
+    import openai_harmony
 
 EFFORTS = ("low", "medium", "high")
 KNOWLEDGE_CUTOFF = "2024-06"
@@ -80,6 +81,8 @@ BUILTIN_TOOLS = ("browser", "python")
 
 
 def _system(options: RenderOptions) -> openai_harmony.Message:
+    import openai_harmony  # on first use: see encoding.py
+
     if options.effort not in EFFORTS:
         raise ValueError(f"reasoning effort {options.effort!r}: choose low, medium or high")
     effort = {
@@ -109,6 +112,8 @@ def tool_reply(author: str, text: str, channel: str) -> list[int]:
     """Token ids of a built-in tool's answer to the assistant (author: python,
     browser.search, ...), on the channel of its call, then `<|start|>assistant`
     for the model to go on: appended to a prompt that ended with the call."""
+    import openai_harmony  # on first use: see encoding.py
+
     role = openai_harmony.Role
     message = (
         openai_harmony.Message.from_author_and_content(openai_harmony.Author.new(role.TOOL, author), text)
@@ -123,6 +128,8 @@ ASSISTANT_START = (200006, 173781)
 
 
 def _developer(options: RenderOptions, extra: list[str]) -> openai_harmony.Message | None:
+    import openai_harmony  # on first use: see encoding.py
+
     instructions = "\n\n".join(part for part in [options.instructions, *extra] if part)
     if options.response_schema is not None:
         schema = json.dumps(options.response_schema, indent=2)
@@ -148,6 +155,8 @@ def _developer(options: RenderOptions, extra: list[str]) -> openai_harmony.Messa
 
 
 def _description(tool: Tool) -> openai_harmony.ToolDescription:
+    import openai_harmony  # on first use: see encoding.py
+
     parameters = tool.parameters or {"type": "object", "properties": {}}
     return openai_harmony.ToolDescription.new(tool.name, tool.description, parameters=parameters)
 
@@ -159,6 +168,8 @@ def _recipient(name: str) -> str:
 
 
 def _history(turns: Sequence[Turn]) -> list[openai_harmony.Message]:
+    import openai_harmony  # on first use: see encoding.py
+
     role = openai_harmony.Role
     messages: list[openai_harmony.Message] = []
     for turn in turns:
@@ -201,6 +212,8 @@ def render(turns: Sequence[Turn], options: RenderOptions | None = None) -> list[
     harmony system message is edgeoss's: identity, dates, effort, channels).
     Earlier analysis is dropped once a final answer follows it.
     """
+    import openai_harmony  # on first use: see encoding.py
+
     options = options or RenderOptions()
     extra = [t.content for t in turns if t.role in ("system", "developer") and t.content]
     messages = [_system(options)]
