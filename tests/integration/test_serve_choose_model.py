@@ -15,7 +15,7 @@ def laptop(monkeypatch: pytest.MonkeyPatch) -> None:
     from edgeoss.discover import probe
     from hardware_profiles import load_profile, report_from_profile
 
-    monkeypatch.setattr(probe, "probe", lambda: report_from_profile(load_profile("desktop-rtx3060-12gb")))
+    monkeypatch.setattr(probe, "probe", lambda **_: report_from_profile(load_profile("desktop-rtx3060-12gb")))
 
 
 def test_yes_pulls_the_planned_variant(
