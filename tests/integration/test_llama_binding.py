@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,36 @@ def test_libstdcxx_is_global_before_llama_cpp_loads(tiny_gguf: Path) -> None:
     assert "before False" in out  # the child really starts with libstdc++ local only
     assert "after True" in out
     assert "vocab 201088" in out
+
+
+def test_a_loading_model_leaves_other_threads_the_real_stderr(
+    tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While llama.cpp loads (and prints its metadata, kept for the log), another thread
+    that spawns a child with sys.stderr, as the MCP SDK does, still gets a real stream."""
+    from edgeoss.engines.base import LoadSettings
+    from edgeoss.engines.llamacpp import engine
+
+    llama_cpp = engine.llama_binding.load()
+    real_llama = llama_cpp.Llama
+    seen: list[str] = []
+
+    def spawn_from_another_thread() -> None:
+        try:
+            subprocess.run([sys.executable, "-c", "pass"], stderr=sys.stderr, check=True, timeout=60)
+            seen.append("spawned")
+        except Exception as exc:
+            seen.append(f"{type(exc).__name__}: {exc}")
+
+    def llama_while_another_thread_spawns(*args: object, **kwargs: object) -> object:
+        other = threading.Thread(target=spawn_from_another_thread)
+        other.start()
+        other.join(60)
+        return real_llama(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", llama_while_another_thread_spawns)
+    real = (tmp_path / "stderr").open("w")
+    monkeypatch.setattr(sys, "stderr", real)
+    llm, _ = engine.open_llama(tiny_gguf, LoadSettings(context_length=256, use_mmap=False, threads=1))
+    llm.close()
+    assert seen == ["spawned"]

@@ -110,8 +110,22 @@ def test_the_demo_fits_what_open_webui_sends(demo: str) -> None:
     assert chunks[-1] == "data: [DONE]" and '"usage"' in chunks[-2]
 
 
+def gauges(url: str) -> tuple[float, float]:
+    """(generations running or queued, generations waiting for a slot) from /metrics."""
+    values = {}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("edgeoss_requests_in_flight", "edgeoss_queue_depth"):
+            values[name] = float(value)
+    return values["edgeoss_requests_in_flight"], values["edgeoss_queue_depth"]
+
+
 @pytest.mark.parametrize("route", ["/api/chat", "/v1/chat/completions"])
 def test_the_users_chat_does_not_wait_behind_background_requests(demo: str, route: str) -> None:
+    """The user's chat gets a slot of its own while the background requests run: all four
+    run at once and nothing queues. (This once compared the user's first token with the
+    first background answer to finish, which measured the CPU, not the slots: a 4k-token
+    prefill beside three decodes took 3.7 s to 5.9 s, the background answers 3.9 s to 6.3 s.)"""
     results: dict[str, float] = {}
     started = time.monotonic()
 
@@ -124,6 +138,14 @@ def test_the_users_chat_does_not_wait_behind_background_requests(demo: str, rout
     for t in threads:
         t.start()
     time.sleep(0.5)  # the background requests are running
+    seen: list[tuple[float, float]] = []
+    watching = threading.Event()
+
+    def watch() -> None:
+        while not watching.wait(0.2):  # not faster: on two cores the polling itself slows the run
+            seen.append(gauges(demo))
+
+    watcher = threading.Thread(target=watch)
     user = {
         "model": "demo",
         "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Hi"}],
@@ -134,15 +156,19 @@ def test_the_users_chat_does_not_wait_behind_background_requests(demo: str, rout
         user["stream_options"] = {"include_usage": True}
     sent = time.monotonic()
     first = None
-    with httpx.stream("POST", demo + route, json=user, timeout=300) as r:
-        assert r.status_code == 200
-        for line in r.iter_lines():
-            if line and first is None:
-                first = time.monotonic() - sent
-    answered = time.monotonic() - started
+    watcher.start()
+    try:
+        with httpx.stream("POST", demo + route, json=user, timeout=300) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if line and first is None:
+                    first = time.monotonic() - sent
+    finally:
+        watching.set()
+        watcher.join()
     for t in threads:
         t.join()
     assert first is not None
-    # The user's reply starts while the background requests still run: it had a slot of its own.
-    assert first < min(results.values()) - (sent - started), (first, results)
-    assert answered > 0
+    assert (4.0, 0.0) in seen, seen  # the user's chat ran beside all three background requests
+    assert max(depth for _, depth in seen) == 0, seen  # and nothing ever waited for a slot
+    assert len(results) == 3

@@ -8,9 +8,7 @@ one: only the new tokens are evaluated.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import io
 import logging
 import threading
 import time
@@ -19,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeoss import constants
+from edgeoss import constants, thread_stderr
 from edgeoss.engines.base import LoadSettings, LogitsProcessor, Sampling, Timings, check_prompt, reusable_prefix
 from edgeoss.engines.llamacpp import binding as llama_binding
 from edgeoss.engines.llamacpp import threads as llama_threads
@@ -119,13 +117,14 @@ def open_llama(
         s.flash_attention,
         n_seq_max,
     )
-    said = io.StringIO()
     if while_loading is not None:
         while_loading()
+    said = None
     try:
         # verbose=True also prints the GGUF's metadata and chat template with
         # Python's print(file=sys.stderr): hundreds of lines, kept for the log.
-        with experts_on_cpu(s.n_cpu_moe_layers), sequences(n_seq_max), contextlib.redirect_stderr(said):
+        # Captured for this thread only: the server's other threads keep the real stderr.
+        with experts_on_cpu(s.n_cpu_moe_layers), sequences(n_seq_max), thread_stderr.captured() as said:
             llm = llama_cpp.Llama(
                 model_path=str(model),
                 n_ctx=s.context_length,
@@ -145,7 +144,7 @@ def open_llama(
     except (ValueError, RuntimeError) as exc:
         raise EngineError(f"llama.cpp could not load {model.name}: {exc}") from exc
     finally:
-        if said.getvalue():
+        if said is not None and said.getvalue():
             llama_log.debug("%s", said.getvalue().rstrip())
     if s.threads is None:
         key = llama_threads.machine_key(_model_key(llm, model), replace(s, threads=None).placement())
