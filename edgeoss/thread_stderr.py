@@ -62,7 +62,7 @@ def _router() -> _Router:
         if isinstance(current, _Router):
             return current
         router = _Router(current)
-        sys.stderr = router  # type: ignore[assignment]  # it is a stream in every way callers use
+        sys.stderr = router  # a stream in every way callers use (current: Any)
         return router
 
 
