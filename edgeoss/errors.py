@@ -180,6 +180,13 @@ class ToolUnavailableError(EdgeossError):
     exit_code = 50
 
 
+class WorkerError(EdgeossError):
+    """A worker of `--workers` (llama.cpp's RPC server, run by `edgeoss worker`) cannot be
+    used: unreachable, refusing this machine, another protocol version, or lost mid-run."""
+
+    exit_code = 60
+
+
 EXIT_CHECKS_FAILED = EdgeossError.exit_code
 """`doctor` with a failing check, `plan` when nothing fits: the general failure code."""
 
