@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from edgeoss import __version__, logs
-from edgeoss.cli import chat, desktop, machine, run, serve, tool, weights, worker
+from edgeoss.cli import chat, cluster, desktop, machine, run, serve, tool, weights
 from edgeoss.cli.output import out, reported
 
 app = typer.Typer(
@@ -71,7 +71,7 @@ for name, command in (
     ("run", run.run),
     ("chat", chat.chat),
     ("serve", serve.serve),
-    ("worker", worker.worker),
+    ("worker", cluster.worker),
     ("tray", desktop.tray),
     ("bundle", weights.bundle),
     ("spec", machine.spec_cmd),

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from edgeoss import constants
+from edgeoss.cli.cluster import WorkersOption
 from edgeoss.cli.output import reported
 from edgeoss.cli.run import BACKEND_HELP
 from edgeoss.cli.tool import (
@@ -62,9 +63,11 @@ def serve(
         int | None,
         typer.Option(min=1, max=1024, help="llama.cpp decode threads (default: timed on first load; EDGEOSS_THREADS)."),
     ] = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Serve a model: OpenAI Chat Completions and Responses, Ollama routes, and a web chat at /."""
     from edgeoss import harmony
+    from edgeoss.runtime import pooled
     from edgeoss.server import launch as serve_mod
     from edgeoss.server.host import parse_keep_alive
     from edgeoss.server.options import ServeOptions
@@ -101,5 +104,6 @@ def serve(
             gpu_layers=gpu_layers,
             cpu_moe=cpu_moe,
             threads=threads,
+            workers=pooled.parse_workers(workers),
         )
         serve_mod.run(request)

@@ -88,6 +88,14 @@ class LoadSettings:
     n_ubatch: int = 512
     use_mmap: bool = True
     swa_full: bool = False  # sliding layers keep only the window (the planner's memory model)
+    # Devices beyond this machine's CPU, in llama.cpp's order, with the layers each holds
+    # (planning/pool.py): a local device's ggml name (CUDA0), or a worker's ENDPOINT#INDEX.
+    pool: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        """The endpoints of the workers this placement uses."""
+        return tuple(dict.fromkeys(d.rpartition("#")[0] for d, _ in self.pool if "#" in d))
 
     @classmethod
     def from_plan(cls, plan: Plan, device: str) -> LoadSettings:
@@ -102,6 +110,9 @@ class LoadSettings:
     def placement(self) -> str:
         """Where llama.cpp's layers run, in words (with the decode threads, once known)."""
         threads = f", {self.threads} CPU thread{'s' if self.threads != 1 else ''}" if self.threads else ""
+        if self.pool:
+            parts = [f"{n} on {d.removesuffix('#0')}" for d, n in self.pool if n]
+            return f"layers: {', '.join(parts)}, the others on this CPU{threads}"
         if self.n_gpu_layers <= 0:
             return f"CPU{threads}"
         experts = f", experts of {self.n_cpu_moe_layers} layers on the CPU" if self.n_cpu_moe_layers else ""
@@ -213,6 +224,8 @@ class JobQueue:
     _closing: bool
     _waiting: MutableSequence[Job]
     last_timings: Timings
+    broken = ""  # why the engine cannot generate any more (a worker lost mid-run); "" while it can
+    lost_workers: tuple[str, ...] = ()
 
     def submit(
         self,
@@ -231,6 +244,8 @@ class JobQueue:
         with self._cond:
             if self._closing:
                 raise EngineError("the engine is closed")
+            if self.broken:
+                raise EngineError(self.broken)
             self._waiting.append(job)
             self._cond.notify()
         return job

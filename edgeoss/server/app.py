@@ -91,6 +91,7 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
 
     @app.get("/health")
     async def health() -> JSONResponse:
+        host.check_broken()
         s = host.settings
         # What the loaded engine says (a provider may have fallen back to the CPU), else what was asked.
         engine = host.engine
@@ -105,6 +106,10 @@ def create_app(host: ModelHost, options: ServeOptions, processor_for: ProcessorF
         }
         if host.error:
             body["error"] = host.error
+        if s.workers:
+            lost = getattr(engine, "lost_workers", ()) if engine is not None else ()
+            state = "connected" if engine is not None else "not connected (the model is not loaded)"
+            body["workers"] = [{"endpoint": w, "state": "lost" if w in lost else state} for w in s.workers]
         return JSONResponse(body, 200 if host.state in ("ready", "unloaded") else 503)
 
     @app.get("/metrics")

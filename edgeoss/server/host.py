@@ -110,8 +110,20 @@ class ModelHost:
         finally:
             self._ready.set()
 
+    def check_broken(self) -> None:
+        """A ready engine that can no longer generate (a worker lost mid-run) makes the host failed."""
+        engine = self.engine
+        broken = getattr(engine, "broken", "") if engine is not None else ""
+        if broken and self.state == "ready":
+            with self._lock:
+                self.state, self.error = "failed", broken
+            self._tell("failed", broken)
+
     async def ready_engine(self) -> QueuedEngine:
         """The engine, loading it first when keep-alive unloaded it."""
+        self.check_broken()
+        if self.state == "failed" and self.engine is not None:
+            raise EdgeossError(self.error)  # broken for good: a reload would not help
         if self.state != "ready":
             self.start_loading()
             await asyncio.to_thread(self._ready.wait)

@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from edgeoss import constants, lifeline
+from edgeoss.backends import LLAMA_CPP
 from edgeoss.discover.ports import port_free
 from edgeoss.errors import EdgeossError, NoModelError, UsageError
 from edgeoss.runtime import choose as models
@@ -43,6 +44,7 @@ class ServeRequest:
     gpu_layers: int | None = None  # llama.cpp placement overrides; None: as planned
     cpu_moe: int | None = None
     threads: int | None = None
+    workers: tuple[str, ...] = ()  # --workers: llama.cpp RPC workers to place layers on (runtime/pooled.py)
 
 
 def check_safety(request: ServeRequest) -> None:
@@ -107,6 +109,12 @@ def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, Serv
         settings = replace(settings, n_cpu_moe_layers=request.cpu_moe)
     if request.threads is not None:
         settings = replace(settings, threads=request.threads)
+    if request.workers:
+        from edgeoss.runtime import pooled
+
+        if chosen.engine is not LLAMA_CPP:
+            raise UsageError("--workers needs a GGUF model (llama.cpp); this one runs on " + chosen.engine.label)
+        settings = pooled.settings_for(settings, chosen.path, request.workers, request.ctx)
     if chosen.engine.one_sequence and parallel > 1:
         err.print(
             f"{chosen.engine.label} decodes one sequence at a time: --parallel {parallel} becomes 1 "

@@ -45,6 +45,7 @@ from edgeoss.engines.base import (
     sampled,
 )
 from edgeoss.engines.llamacpp import binding as llama_binding
+from edgeoss.engines.llamacpp import rpc
 from edgeoss.engines.llamacpp import threads as llama_threads
 from edgeoss.engines.llamacpp.engine import open_llama, sliding_cache_holds
 from edgeoss.errors import EngineError
@@ -98,6 +99,8 @@ class BatchEngine(JobQueue):
         )
         self._thread = threading.Thread(target=self._run, name="edgeoss-decode", daemon=True)
         self._thread.start()
+        if self.settings.workers:
+            rpc.on_abort(self._worker_lost)
 
     # ---------------------------------------------------------------- the contract
 
@@ -133,18 +136,39 @@ class BatchEngine(JobQueue):
         with self._cond:
             return len(self._waiting) + sum(1 for s in self._slots if s.job is not None)
 
+    def _worker_lost(self, message: str) -> None:
+        """llama.cpp lost a worker (rpc.on_abort): the decode thread is parked inside
+        llama_decode for good, so every job ends here with the reason, and new ones are refused."""
+        gone = tuple(e for e in self.settings.workers if not rpc.reachable(e))
+        which = ", ".join(gone) if gone else ", ".join(self.settings.workers)
+        broken = (
+            f"the worker at {which} was lost mid-run ({message}); this server cannot use the model again: "
+            "restart edgeoss serve once the worker is back (llama.cpp cannot reconnect within a process)"
+        )
+        with self._cond:
+            self.broken, self.lost_workers = broken, gone or self.settings.workers
+            jobs = [*self._waiting, *(s.job for s in self._slots if s.job is not None)]
+            self._waiting.clear()
+        for job in jobs:
+            self._finish(job, "error", EngineError(broken))
+
     def close(self) -> None:
         with self._cond:
             if self._closing:
                 return
             self._closing = True
             self._cond.notify()
+        if self.broken:
+            rpc.forget(self._worker_lost)
+            return  # the decode thread will never return from llama.cpp: nothing here can be freed
         self._thread.join()
         if self._samplers is not None:
             self._samplers.shutdown()
         for slot in self._slots:
             self._free_sampler(slot)
         self._lib.llama_batch_free(self._batch)
+        if self.settings.workers:
+            rpc.forget(self._worker_lost)
         self.llm.close()
 
     # ---------------------------------------------------------------- the decode thread

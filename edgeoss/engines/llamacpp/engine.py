@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from edgeoss import constants, thread_stderr
 from edgeoss.engines.base import LoadSettings, LogitsProcessor, Sampling, Timings, check_prompt, reusable_prefix
 from edgeoss.engines.llamacpp import binding as llama_binding
+from edgeoss.engines.llamacpp import rpc
 from edgeoss.engines.llamacpp import threads as llama_threads
 from edgeoss.engines.llamacpp.placement import experts_on_cpu, sequences, unsupported_reason
 from edgeoss.errors import EngineError
@@ -84,6 +85,31 @@ def sliding_cache_holds(llm: Any, seq: int, prefix: int) -> bool:
     return 0 <= pos_min <= max(0, prefix - n_swa)
 
 
+def _pool_devices(s: LoadSettings) -> tuple[list[int], list[float]]:
+    """The devices and layer split of a pooled placement (planning/pool.py): each worker is
+    asked first (llama.cpp would end the process on one it cannot reach), then connected."""
+    if not s.pool:
+        return [], []
+    from edgeoss.cluster import protocol
+
+    local = {d.name: d.handle for d in rpc.local_devices()}
+    for endpoint in s.workers:
+        protocol.probe(endpoint)  # a WorkerError with the fix, before llama.cpp connects
+    handles: list[int] = []
+    for device, _ in s.pool:
+        endpoint, _, index = device.rpartition("#")
+        if endpoint:
+            remote = rpc.remote_devices(endpoint)
+            if int(index) >= len(remote):
+                raise EngineError(f"the worker at {endpoint} has no device {index}", hint="plan again")
+            handles.append(remote[int(index)])
+        elif device in local:
+            handles.append(local[device])
+        else:
+            raise EngineError(f"no device named {device} here", hint=f"the devices here: {', '.join(local)}")
+    return handles, [float(n) for _, n in s.pool]
+
+
 def open_llama(
     model: Path, settings: LoadSettings, n_seq_max: int = 1, while_loading: Callable[[], object] | None = None
 ) -> tuple[Any, LoadSettings]:
@@ -119,12 +145,18 @@ def open_llama(
     )
     if while_loading is not None:
         while_loading()
+    devices, split = _pool_devices(s)
     said = None
     try:
         # verbose=True also prints the GGUF's metadata and chat template with
         # Python's print(file=sys.stderr): hundreds of lines, kept for the log.
         # Captured for this thread only: the server's other threads keep the real stderr.
-        with experts_on_cpu(s.n_cpu_moe_layers), sequences(n_seq_max), thread_stderr.captured() as said:
+        with (
+            experts_on_cpu(s.n_cpu_moe_layers),
+            sequences(n_seq_max),
+            rpc.placed_on(devices, split),
+            thread_stderr.captured() as said,
+        ):
             llm = llama_cpp.Llama(
                 model_path=str(model),
                 n_ctx=s.context_length,

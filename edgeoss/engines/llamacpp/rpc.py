@@ -210,9 +210,27 @@ def placed_on(devices: Sequence[int], split: Sequence[float]) -> Iterator[None]:
         binding.llama_model_default_params = original
 
 
+def reachable(endpoint: str, timeout_s: float = 2.0) -> bool:
+    """Whether something still listens at `endpoint` (a lost worker's port refuses)."""
+    import socket
+
+    from edgeoss.cluster.protocol import split_endpoint
+
+    try:
+        with socket.create_connection(split_endpoint(endpoint), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
 AbortListener = Callable[[str], None]
 _listeners: list[AbortListener] = []
 _callback: Any = None
+
+
+def forget(listener: AbortListener) -> None:
+    with contextlib.suppress(ValueError):
+        _listeners.remove(listener)
 
 
 def on_abort(listener: AbortListener) -> None:

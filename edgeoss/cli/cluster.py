@@ -1,4 +1,4 @@
-"""`edgeoss worker`: offer this machine's memory to a main machine's model (llama.cpp RPC)."""
+"""The cluster stage's commands: `edgeoss worker` lends this machine's memory to a main machine (llama.cpp RPC)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,15 @@ from rich.markup import escape
 
 from edgeoss.cli.output import out, reported
 from edgeoss.cluster.worker import DEFAULT_PORT
+
+WorkersOption = Annotated[
+    str | None,
+    typer.Option(
+        "--workers",
+        help="Machines running edgeoss worker, HOST:PORT[,HOST:PORT]: the model's layers go there when "
+        "this machine's memory is not enough.",
+    ),
+]
 
 
 def worker(
