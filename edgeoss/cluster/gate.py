@@ -91,8 +91,10 @@ def _exactly(sock: socket.socket, n: int) -> bytes | None:
 class _Session:
     """One main process's connection, relayed to the RPC server."""
 
-    def __init__(self, client: socket.socket, server: socket.socket, offered: int | None) -> None:
-        self.client, self.server, self.offered = client, server, offered
+    def __init__(
+        self, client: socket.socket, server: socket.socket, offered: int | None, say: Callable[[str], None]
+    ) -> None:
+        self.client, self.server, self.offered, self.say = client, server, offered, say
         self.expect: deque[tuple[int, int]] = deque()  # (command, argument) whose reply comes next
         self.lock = threading.Lock()
         self.buffers: dict[int, int] = {}  # remote pointer -> size, of this session's allocations
@@ -152,11 +154,9 @@ class _Session:
             _, size = struct.unpack("<IQ", payload)
             with self.lock:
                 if self.allocated + size > self.offered:
-                    log.warning(
-                        "refused an allocation of %d MiB: %d MiB of the %d MiB offered (--mem) are in use",
-                        size >> 20,
-                        self.allocated >> 20,
-                        self.offered >> 20,
+                    self.say(
+                        f"refused an allocation of {size >> 20} MiB: {self.allocated >> 20} MiB of the "
+                        f"{self.offered >> 20} MiB offered (--mem) are in use"
                     )
                     self.client.sendall(struct.pack("<QQQ", 16, 0, 0))  # a null buffer: llama.cpp's "cannot allocate"
                     return False
@@ -259,7 +259,7 @@ class Gate:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             self.say(f"connected: {peer}")
-            _Session(client, server, self.settings.offered_bytes).run()
+            _Session(client, server, self.settings.offered_bytes, self.say).run()
             self.say(f"disconnected: {peer}")
         finally:
             with self._lock:
