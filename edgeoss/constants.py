@@ -31,6 +31,10 @@ ENV_MEMORY_BANDWIDTH = "EDGEOSS_MEMORY_BANDWIDTH"
 and plan take it instead of measuring (discover/bandwidth.py), e.g. to state a
 known figure or to keep the measurement out of tests."""
 
+ENV_LOCAL_MEMORY = "EDGEOSS_LOCAL_MEMORY"
+"""With --workers: the most of this machine's RAM a model may take, in GiB (e.g. 3.5);
+the layers that do not fit go to the workers. Unset: what is available now."""
+
 # Set by edgeoss for a child process it starts (the tray's server), never by a user:
 # the read end of a pipe whose other end the parent holds (POSIX), and the parent's pid.
 # The child stops when the pipe reaches end-of-file or the parent is gone (lifeline.py).
@@ -92,3 +96,12 @@ def memory_bandwidth() -> float | None:
     except ValueError:
         return None
     return value * 1e9 if 0.1 <= value <= 100_000 else None
+
+
+def local_memory() -> int | None:
+    """EDGEOSS_LOCAL_MEMORY in bytes when it is a number of GiB from 0.1 to 100000, else None."""
+    try:
+        value = float(os.environ.get(ENV_LOCAL_MEMORY, ""))
+    except ValueError:
+        return None
+    return int(value * (1 << 30)) if 0.1 <= value <= 100_000 else None

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from edgeoss.cli.cluster import WorkersOption
 from edgeoss.cli.output import err, reported
 from edgeoss.cli.run import BACKEND_HELP, open_chosen
 from edgeoss.cli.tool import (
@@ -32,6 +33,7 @@ def chat(
     browser_search: BrowserSearchOption = "",
     browser_allow_private: AllowPrivateOption = False,
     mcp: McpOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Talk to a model: /effort low|medium|high, /reasoning fold|show|hide, /show, /clear, /exit;
     end a line with \\ to continue it."""
@@ -48,7 +50,7 @@ def chat(
         harmony.check_effort(effort)
         settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
         toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings, mcp_hub(mcp))
-        engine, chosen = open_chosen(model, backend)
+        engine, chosen = open_chosen(model, backend, workers)
         turns: list[harmony.Turn] = []
         last_reasoning = ""
         err.print(f"chatting with {chosen.name} (effort {effort}); /exit to leave", highlight=False, markup=False)

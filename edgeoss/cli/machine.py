@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from edgeoss import backends, spec
+from edgeoss.cli.cluster import WorkersOption
 from edgeoss.cli.output import out, print_json, reported
 from edgeoss.errors import EXIT_CHECKS_FAILED
 from edgeoss.paths import paths as current_paths
+
+if TYPE_CHECKING:
+    from edgeoss.discover.hardware import HardwareReport
+    from edgeoss.planning.doctor import Check
 
 _MARKS = {"pass": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "info": "[dim]--[/]"}
 
 
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report, plan and checks as JSON.")] = False,
+    workers: WorkersOption = None,
 ) -> None:
     """Check this machine: hardware, backends, memory bandwidth, what will run, how fast and why, models,
     and what to fix."""
@@ -32,22 +38,45 @@ def doctor(
         found = bandwidth.for_machine(report)  # measured once per machine, then remembered
         the_plan = make_plan(report, bandwidth=found)
         checks = doctor_mod.diagnose(report, the_plan, bandwidth=found)
+        pooled_json: dict[str, Any] = {}
+        if workers:
+            pooled_json = _workers(report, workers, None, None, checks)
         if as_json:
-            print_json(doctor_mod.as_json(report, the_plan, checks, found))
+            print_json({**doctor_mod.as_json(report, the_plan, checks, found), **pooled_json})
             return
-        table = Table(show_header=False, box=None, pad_edge=False)
-        section = ""
-        for check in checks:
-            if check.section != section:
-                section = check.section
-                table.add_row("", f"[bold]{section}[/]", "")
-            table.add_row(_MARKS[check.status], escape(check.label), escape(check.detail))
-            if check.fix:
-                table.add_row("", "", f"[cyan]fix:[/] {escape(check.fix)}")
-        out.print(table)
+        _print_checks(checks)
         failures = sum(c.status == "fail" for c in checks)
         if failures:
             raise typer.Exit(EXIT_CHECKS_FAILED)
+
+
+def _print_checks(checks: list[Check]) -> None:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    section = ""
+    for check in checks:
+        if check.section != section:
+            section = check.section
+            table.add_row("", f"[bold]{section}[/]", "")
+        table.add_row(_MARKS[check.status], escape(check.label), escape(check.detail))
+        if check.fix:
+            table.add_row("", "", f"[cyan]fix:[/] {escape(check.fix)}")
+    out.print(table)
+
+
+def _workers(
+    report: HardwareReport, workers: str, variant: str | None, ctx: int | None, checks: list[Check]
+) -> dict[str, Any]:
+    """--workers for plan and doctor: each worker's state and the pooled plan, as checks (added to
+    `checks`) and as JSON."""
+    from edgeoss.engines.llamacpp import rpc
+    from edgeoss.planning import doctor as doctor_mod
+    from edgeoss.runtime import pooled
+
+    states = pooled.survey(pooled.parse_workers(workers))
+    ready = [s.profile for s in states if s.profile is not None]
+    the_pool = pooled.plan_variants(report, ready, variant, ctx)
+    checks += doctor_mod.workers(states, the_pool, rpc.unsupported_reason())
+    return {"workers": [s.to_dict() for s in states], "pooled_plan": the_pool.to_dict()}
 
 
 def plan_cmd(
@@ -64,8 +93,10 @@ def plan_cmd(
     ctx: Annotated[int | None, typer.Option(min=256, help="Context length (default: the longest that fits).")] = None,
     prefer: Annotated[str, typer.Option(help="quality (largest variant) or speed (smallest).")] = "quality",
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    workers: WorkersOption = None,
 ) -> None:
-    """Show the plan for this machine, or for a saved hardware report: placement, memory, expected speed."""
+    """Show the plan for this machine, or for a saved hardware report: placement, memory, expected speed;
+    with --workers, the model across this machine and its workers."""
     from edgeoss import fsutil
     from edgeoss.discover import bandwidth
     from edgeoss.discover.hardware import HardwareReport
@@ -84,6 +115,16 @@ def plan_cmd(
         else:
             report = probe()
             the_plan = plan_here(report, prefs, bandwidth.for_machine(report))
+        if workers:
+            checks: list[Check] = []
+            data = _workers(report, workers, prefs.variant, ctx, checks)
+            if as_json:
+                print_json(data)
+            else:
+                _print_checks(checks)
+            if any(c.status == "fail" for c in checks):
+                raise typer.Exit(EXIT_CHECKS_FAILED)
+            return
         if as_json:
             print_json(the_plan.to_dict())
         else:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from edgeoss import backends
+from edgeoss.cli.cluster import WorkersOption
 from edgeoss.cli.output import err, print_json, reported
 from edgeoss.cli.tool import (
     AllowPrivateOption,
@@ -34,13 +35,19 @@ BACKEND_HELP = (
 )
 
 
-def open_chosen(model: str | None, backend: str | None) -> tuple[Engine, Chosen]:
-    """(engine, chosen model) for MODEL, planned for this machine."""
+def open_chosen(
+    model: str | None, backend: str | None, workers: str | None = None, ctx: int | None = None
+) -> tuple[Engine, Chosen]:
+    """(engine, chosen model) for MODEL, planned for this machine (and its --workers)."""
     from edgeoss.engines.loader import open_engine
     from edgeoss.harmony.encoding import preload as preload_encoding
     from edgeoss.runtime import choose
 
     chosen = choose.choose_here(model, backend)
+    if workers:
+        from edgeoss.runtime import pooled
+
+        chosen = pooled.chosen_with_workers(chosen, pooled.parse_workers(workers), ctx)
     if chosen.is_demo:
         err.print(choose.DEMO_LABEL, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     # The prompt's encoding (a fifth of a second, holding the GIL) loads while
@@ -69,6 +76,7 @@ def run(
     browser_search: BrowserSearchOption = "",
     browser_allow_private: AllowPrivateOption = False,
     mcp: McpOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Answer one prompt and exit."""
     with reported():
@@ -84,7 +92,7 @@ def run(
         settings = tool_settings(tool_timeout, browser_search, browser_allow_private)
         toolbox = loop.toolbox_of(loop.parse_tools(tools, settings), settings, mcp_hub(mcp))
         try:
-            engine, chosen = open_chosen(model, backend)
+            engine, chosen = open_chosen(model, backend, workers)
         except BaseException:
             toolbox.close()
             raise

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CMD_ALLOC_BUFFER = 0
 CMD_FREE_BUFFER = 4
 CHUNK = 1 << 20
+BUSY_WAIT_S = 3.0
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -220,7 +221,7 @@ class Gate:
         self.listener = socket.create_server((settings.host, settings.port))
         self.port = self.listener.getsockname()[1]
         self._busy: str | None = None
-        self._lock = threading.Lock()
+        self._free = threading.Condition()
         self._closed = False
 
     def serve_forever(self) -> None:
@@ -236,17 +237,25 @@ class Gate:
                 client.close()  # before a byte is read
                 self.say(f"refused {peer}: not in --allow (add --allow {peer} if it is yours)")
                 continue
-            with self._lock:
-                busy = self._busy
-                if busy is None:
-                    self._busy = peer
-            if busy is not None:
-                client.close()
-                self.say(f"refused {peer}: serving {busy} already (one main process at a time)")
-                continue
             threading.Thread(target=self._relay, args=(client, peer), name="edgeoss-gate", daemon=True).start()
 
+    def _take(self, peer: str) -> str | None:
+        """Claim the one main's place, waiting a moment for it; who holds it, if that is not over."""
+        with self._free:
+            # llama.cpp's client closes and reopens its connection between steps of a load:
+            # the old session may not have seen its end yet when the new one arrives.
+            self._free.wait_for(lambda: self._busy is None, timeout=BUSY_WAIT_S)
+            if self._busy is not None:
+                return self._busy
+            self._busy = peer
+            return None
+
     def _relay(self, client: socket.socket, peer: str) -> None:
+        busy = self._take(peer)
+        if busy is not None:
+            client.close()
+            self.say(f"refused {peer}: serving {busy} already (one main process at a time)")
+            return
         try:
             try:
                 server = socket.create_connection(self.settings.inner, timeout=10)
@@ -262,8 +271,9 @@ class Gate:
             _Session(client, server, self.settings.offered_bytes, self.say).run()
             self.say(f"disconnected: {peer}")
         finally:
-            with self._lock:
+            with self._free:
                 self._busy = None
+                self._free.notify_all()
 
     def close(self) -> None:
         self._closed = True

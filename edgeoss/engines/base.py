@@ -111,8 +111,11 @@ class LoadSettings:
         """Where llama.cpp's layers run, in words (with the decode threads, once known)."""
         threads = f", {self.threads} CPU thread{'s' if self.threads != 1 else ''}" if self.threads else ""
         if self.pool:
-            parts = [f"{n} on {d.removesuffix('#0')}" for d, n in self.pool if n]
-            return f"layers: {', '.join(parts)}, the others on this CPU{threads}"
+            # The last device's split counts the output matrix too (planning/pool.py).
+            names = ["this CPU" if d == "CPU" else d.removesuffix("#0") for d, _ in self.pool]
+            counts = [n for _, n in self.pool[:-1]] + [self.pool[-1][1] - 1]
+            parts = [f"{n} on {name}" for name, n in zip(names, counts, strict=True) if n]
+            return f"layers: {', '.join(parts)}, the others on this CPU; the output on {names[-1]}{threads}"
         if self.n_gpu_layers <= 0:
             return f"CPU{threads}"
         experts = f", experts of {self.n_cpu_moe_layers} layers on the CPU" if self.n_cpu_moe_layers else ""

@@ -11,8 +11,9 @@ Run on its own: python -m edgeoss.planning.doctor
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeoss import backends, constants
 from edgeoss.discover.bandwidth import REPORT_KEY, MachineBandwidth
@@ -21,11 +22,15 @@ from edgeoss.discover.ports import port_free
 from edgeoss.planning.planner import Plan, gib
 from edgeoss.weights.store import Store
 
+if TYPE_CHECKING:
+    from edgeoss.planning.pool import PoolPlan
+    from edgeoss.runtime.pooled import WorkerState
+
 LLAMA_VERSION = "0.3.36"
-FIX_CUDA = f'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python=={LLAMA_VERSION}'
-FIX_METAL = (
-    f'CMAKE_ARGS="-DGGML_METAL=on" pip install --force-reinstall --no-cache-dir llama-cpp-python=={LLAMA_VERSION}'
-)
+_REINSTALL = f"pip install --force-reinstall --no-cache-dir llama-cpp-python=={LLAMA_VERSION}"
+# RPC stays on in every build edgeoss suggests: a rebuild for the GPU must not lose --workers.
+FIX_CUDA = f'CMAKE_ARGS="-DGGML_CUDA=on -DGGML_RPC=on" {_REINSTALL}'
+FIX_METAL = f'CMAKE_ARGS="-DGGML_METAL=on -DGGML_RPC=on" {_REINSTALL}'
 FIX_LLAMA = f"pip install llama-cpp-python=={LLAMA_VERSION}"
 
 
@@ -227,6 +232,29 @@ def diagnose(
     store = store or Store()
     checks = _hardware(report, bandwidth) + _backends(report) + _plan(plan) + _expert_placement(report, plan)
     return checks + _models(report, plan, store) + _server() + _tools()
+
+
+def workers(states: Sequence[WorkerState], pooled: PoolPlan | None, rpc_missing: str | None) -> list[Check]:
+    """`doctor --workers`: whether this machine can use workers, each worker's state, and the pool's plan."""
+    from edgeoss.engines.llamacpp.rpc import BUILD_HINT
+
+    section = "workers"
+    checks = [
+        Check(section, "fail", "llama.cpp RPC", rpc_missing, BUILD_HINT)
+        if rpc_missing
+        else Check(section, "pass", "llama.cpp RPC", "this llama-cpp-python can place layers on workers")
+    ]
+    for state in states:
+        status = "pass" if state.profile is not None else "fail"
+        checks.append(Check(section, status, state.endpoint, state.describe(), state.fix or None))
+    if pooled is not None:
+        if pooled.fits:
+            checks.append(Check(section, "pass", "pooled plan", f"{pooled.summary()}, context {pooled.context_length}"))
+            checks += [Check(section, "info", "", reason) for reason in pooled.reasons]
+        else:
+            fix = pooled.reasons[1] if len(pooled.reasons) > 1 else None
+            checks.append(Check(section, "fail", "pooled plan", pooled.reasons[0], fix))
+    return checks
 
 
 def as_json(

@@ -1,13 +1,15 @@
 """A model across this machine and its workers (llama.cpp's RPC): which layers go
 where, whether it fits at all, and what the network costs.
 
-How llama.cpp places layers with devices given (split by layer): the first
-layers stay on the CPU (with the token embedding), the last `n_gpu_layers`
-go to the devices in list order, each taking a run of layers in proportion
-to its split. edgeoss keeps the output matrix on this machine too (it never
-offloads more layers than the model has), so the 201k logits of each token
-never cross the network; only the hidden state (2880 floats) does, once into
-each machine and once back.
+How llama.cpp places layers with devices given (split by layer): the token
+embedding and the first layers stay on the CPU; the last `n_gpu_layers` of the
+n_layer + 1 "layers" (the last one is the output matrix) go to the devices in
+list order, each taking a run in proportion to its split. edgeoss lists the
+workers first and this machine's devices last, so the output matrix, on the
+last device, is this machine's: its first GPU, or, with no GPU, its CPU named
+as a device for that one "layer". The 201k logits of each token never cross
+the network; only the hidden state (2880 floats) does, once into each worker
+and once back.
 
 Order of preference: this machine's GPUs, then its RAM, then the workers,
 largest offer first (fewest hops). A link is slow when its round trips alone
@@ -36,6 +38,7 @@ no transfer to the worker has been measured yet, and said so."""
 RAM_MARGIN_FRACTION = 0.10
 RAM_MARGIN_MIN = 1 * GIB
 DEVICE_MARGIN = 512 * 1024 * 1024  # a worker's device: its own process, buffers' alignment
+CPU_DEVICE = "CPU"  # ggml's name for this machine's CPU, listed as a device only to hold the output
 
 
 def gib(n: float) -> str:
@@ -61,6 +64,7 @@ class Share:
     first_layer: int
     layers: int
     bytes: int
+    output: bool = False  # holds the output matrix (and the logits)
 
 
 @dataclass
@@ -74,13 +78,25 @@ class PoolPlan:
     over_link_bytes: dict[str, int] = field(default_factory=dict)  # endpoint -> weights sent at each load
 
     @property
-    def devices(self) -> list[Share]:
-        """The shares llama.cpp gets as devices (all but this machine's RAM), in order."""
-        return [s for s in self.shares if s.place.kind != "cpu" and s.layers > 0]
+    def devices(self) -> list[tuple[str, int]]:
+        """llama.cpp's devices in order with their split (layers; the last one's counts the
+        output too): the workers', then this machine's GPUs, the output's holder last."""
+        shares = [s for s in self.shares if s.place.kind != "cpu" and s.layers > 0]
+        output = next((s for s in self.shares if s.output), None)
+        if output is None or not shares:
+            return []
+        ordered = sorted(shares, key=lambda s: (s is output, s.place.kind != "worker"))
+        out = [(s.place.device, s.layers) for s in ordered]
+        if output in ordered:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            out.append((output.place.device, 1))  # this machine's CPU, as a device, for the output alone
+        return out
 
     @property
     def n_gpu_layers(self) -> int:
-        return sum(s.layers for s in self.devices)
+        """llama.cpp's n_gpu_layers for `devices`: the layers and the output they hold."""
+        return sum(n for _, n in self.devices)
 
     @property
     def uses_workers(self) -> bool:
@@ -97,20 +113,31 @@ class PoolPlan:
         return data
 
 
-def places(ram_available: int, gpus: list[tuple[str, str, int]], workers: list[WorkerProfile]) -> list[Place]:
-    """This machine's GPUs (device, name, free bytes), its RAM, then each worker's devices
-    (the largest offer first)."""
+def ram_budget(available: int, cap: int | None = None) -> int:
+    """What this machine's RAM can give the model: what is available less a margin for the
+    rest of the machine, or the cap a person set (EDGEOSS_LOCAL_MEMORY) if that is less."""
+    budget = max(0, available - max(RAM_MARGIN_MIN, int(available * RAM_MARGIN_FRACTION)))
+    return min(budget, cap) if cap is not None else budget
+
+
+def device_budget(free: int) -> int:
+    """A worker's device: its free memory (or the --mem offer) less room for its own process."""
+    return max(0, free - min(DEVICE_MARGIN, free // 10))
+
+
+def places(ram: int, gpus: list[tuple[str, str, int]], workers: list[WorkerProfile]) -> list[Place]:
+    """This machine's GPUs (device, name, free bytes), its RAM (`ram`: ram_budget's), then
+    each worker's devices (the largest offer first)."""
     out = [
         Place(f"{name} (this machine)", "gpu", max(0, free - memory.CUDA_CONTEXT - DEVICE_MARGIN), device)
         for device, name, free in gpus
     ]
-    margin = max(RAM_MARGIN_MIN, int(ram_available * RAM_MARGIN_FRACTION))
-    out.append(Place("this machine's RAM", "cpu", max(0, ram_available - margin)))
+    out.append(Place("this machine's RAM", "cpu", ram, CPU_DEVICE))
     remote = [
         Place(
             f"{w.endpoint}" + (f" device {d.index}" if len(w.devices) > 1 else ""),
             "worker",
-            max(0, d.free_bytes - DEVICE_MARGIN),
+            device_budget(d.free_bytes),
             f"{w.endpoint}#{d.index}",
             w.endpoint,
             w.rtt_s,
@@ -129,29 +156,37 @@ def _layer_bytes(hp: spec.Hparams, weights: Weights, context: int, layer: int) -
 
 
 def _device_overhead(hp: spec.Hparams) -> int:
-    """A device's compute buffer for its run of layers (the experts' matmuls of one micro-batch)."""
-    return memory.N_UBATCH * 4 * (hp.experts_per_token * hp.intermediate_size + 4 * hp.hidden_size)
+    """A device's compute buffer for its run of layers: the experts' matmuls of one micro-batch
+    (measured 79 MiB for a 20b-shape layer on a worker; this gives 94)."""
+    return memory.N_UBATCH * 4 * (2 * hp.experts_per_token * hp.intermediate_size + 8 * hp.hidden_size)
 
 
-def _host_bytes(hp: spec.Hparams, weights: Weights) -> int:
-    """What stays on this machine whatever the split: embedding, output, logits, the process."""
-    return weights.token_embd + weights.output + memory.compute_bytes(hp) + memory.PROCESS_OVERHEAD
+def _host_bytes(hp: spec.Hparams, weights: Weights, with_output: bool) -> int:
+    """What stays in this machine's RAM whatever the split: the embedding, the logits, the
+    process, and the output matrix unless a GPU here holds it."""
+    output = weights.output if with_output else 0
+    return weights.token_embd + output + memory.compute_bytes(hp) + memory.PROCESS_OVERHEAD
 
 
 def split(hp: spec.Hparams, weights: Weights, context: int, where: list[Place]) -> list[Share] | None:
     """Layers in llama.cpp's order (this machine's RAM takes the first ones, then the devices in
     turn), each place taking as many as fit, preferring this machine; None when they do not all fit."""
     per_layer = [_layer_bytes(hp, weights, context, i) for i in range(hp.num_layers)]
-    budgets = {id(p): p.budget for p in where}
     cpu = next(p for p in where if p.kind == "cpu")
-    budgets[id(cpu)] -= _host_bytes(hp, weights)
+    # The output matrix goes with this machine's first GPU when there is one, else its RAM.
+    output_at = next((p for p in where if p.kind == "gpu" and p.budget >= weights.output), cpu)
+    budgets = {id(p): p.budget for p in where}
+    budgets[id(cpu)] -= _host_bytes(hp, weights, with_output=output_at is cpu)
+    if output_at is not cpu:
+        budgets[id(output_at)] -= weights.output + _device_overhead(hp)
     if budgets[id(cpu)] < 0:
         return None
     # How many layers each place could hold, preferred places first (their order in `where`).
     counts: dict[int, int] = {}
     left = hp.num_layers
     for place in where:
-        room = budgets[id(place)] - (0 if place.kind == "cpu" else _device_overhead(hp))
+        overhead = 0 if place.kind == "cpu" or place is output_at else _device_overhead(hp)
+        room = budgets[id(place)] - overhead
         n = 0
         # Layers differ only by their KV cache (sliding or full): size each place's run by the largest.
         while n < left and room >= max(per_layer) * (n + 1):
@@ -160,14 +195,18 @@ def split(hp: spec.Hparams, weights: Weights, context: int, where: list[Place]) 
         left -= n
     if left > 0:
         return None
-    # llama.cpp's order: the RAM's layers first, then the devices in the order given.
-    ordered = [cpu, *(p for p in where if p.kind != "cpu")]
+    # llama.cpp's order: the RAM's layers first, then the workers, then this machine's devices.
+    devices = sorted((p for p in where if p.kind != "cpu"), key=lambda p: (p is output_at, p.kind != "worker"))
     shares, first = [], 0
-    for place in ordered:
+    for place in [cpu, *devices]:
         n = counts[id(place)]
+        holds_output = place is output_at
         layer_bytes = sum(per_layer[first : first + n])
-        extra = _host_bytes(hp, weights) if place is cpu else (_device_overhead(hp) if n else 0)
-        shares.append(Share(place, first, n, layer_bytes + extra))
+        if place is cpu:
+            extra = _host_bytes(hp, weights, with_output=holds_output)
+        else:
+            extra = (_device_overhead(hp) if n or holds_output else 0) + (weights.output if holds_output else 0)
+        shares.append(Share(place, first, n, layer_bytes + extra, output=holds_output))
         first += n
     return shares
 
@@ -188,14 +227,14 @@ def network_seconds(shares: list[Share], hp: spec.Hparams) -> float:
 def plan_pool(
     hp: spec.Hparams,
     weights: Weights,
-    ram_available: int,
+    ram: int,
     gpus: list[tuple[str, str, int]],
     workers: list[WorkerProfile],
     contexts: tuple[int, ...],
 ) -> PoolPlan:
     """The longest context of `contexts` at which the model fits across this machine and the
     workers; or a plan that does not fit, saying by how much, or which link is too slow."""
-    where = places(ram_available, gpus, workers)
+    where = places(ram, gpus, workers)
     for context in contexts:
         shares = split(hp, weights, context, where)
         if shares is None:
@@ -209,8 +248,11 @@ def plan_pool(
                 )
         _explain(result, hp, where)
         return result
-    need = _host_bytes(hp, weights) + sum(_layer_bytes(hp, weights, contexts[-1], i) for i in range(hp.num_layers))
+    need = _host_bytes(hp, weights, with_output=True) + sum(
+        _layer_bytes(hp, weights, contexts[-1], i) for i in range(hp.num_layers)
+    )
     have = sum(p.budget for p in where)
+    largest = max(_layer_bytes(hp, weights, contexts[-1], i) for i in range(hp.num_layers))
     listed = ", ".join(f"{p.name} {gib(p.budget)}" for p in where)
     return PoolPlan(
         False,
@@ -219,7 +261,8 @@ def plan_pool(
         reasons=[
             f"{hp.name} needs about {gib(need)} at {contexts[-1]} tokens; this machine and its workers offer "
             f"{gib(have)} usable ({listed})",
-            f"add {gib(max(0, need - have))} more: another worker, or a larger --mem on one",
+            f"add {gib(max(need - have, largest))} more: another worker, or a larger --mem on one"
+            + (" (layers are placed whole: each place must hold one of " + gib(largest) + ")" if need <= have else ""),
         ],
     )
 
@@ -235,9 +278,13 @@ def _explain(result: PoolPlan, hp: spec.Hparams, where: list[Place]) -> None:
             f"{hp.num_layers - local} go to the workers"
         )
     for share in result.shares:
-        if share.layers:
-            span = f"layers {share.first_layer}-{share.first_layer + share.layers - 1}"
-            reasons.append(f"{share.place.name}: {span}, {gib(share.bytes)} of {gib(share.place.budget)}")
+        if share.layers or share.output:
+            last = share.first_layer + share.layers - 1
+            span = (
+                (f"layer {last}" if share.layers == 1 else f"layers {share.first_layer}-{last}") if share.layers else ""
+            )
+            held = ", ".join(x for x in (span, "the output matrix" if share.output else "") if x)
+            reasons.append(f"{share.place.name}: {held}, {gib(share.bytes)} of {gib(share.place.budget)}")
     for endpoint, sent in result.over_link_bytes.items():
         place = next(p for p in where if p.endpoint == endpoint)
         if place.link_bytes_per_s:
@@ -254,7 +301,9 @@ def _explain(result: PoolPlan, hp: spec.Hparams, where: list[Place]) -> None:
         per_token = result.network_s_per_token
         limit = 1 / per_token if per_token > 0 else float("inf")
         rtts = ", ".join(
-            f"{s.place.endpoint} {s.place.rtt_s * 1000:.2f} ms" for s in result.shares if s.place.kind == "worker"
+            f"{s.place.endpoint} {s.place.rtt_s * 1000:.2f} ms"
+            for s in result.shares
+            if s.place.kind == "worker" and s.layers
         )
         reasons.append(
             f"the network adds about {per_token * 1000:.1f} ms to each token (round trips: {rtts}): "

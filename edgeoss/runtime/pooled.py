@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from edgeoss import spec
+from edgeoss import constants, spec
+from edgeoss.backends import LLAMA_CPP
 from edgeoss.cluster import protocol
 from edgeoss.cluster.protocol import WorkerProfile
 from edgeoss.engines.base import LoadSettings
 from edgeoss.errors import UsageError, WorkerError
 from edgeoss.planning import pool
 from edgeoss.planning.memory import Weights
+
+if TYPE_CHECKING:
+    from edgeoss.discover.hardware import HardwareReport
+    from edgeoss.runtime.choose import Chosen
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +72,17 @@ def local_gpus() -> list[tuple[str, str, int]]:
     return [(d.name, d.description, d.free_bytes) for d in rpc.local_devices() if d.kind != "CPU"]
 
 
-def ram_available() -> int:
+def ram_budget() -> int:
+    """What this machine's RAM can give the model now (planning/pool.py's ram_budget)."""
     import psutil
 
-    return int(psutil.virtual_memory().available)
+    return pool.ram_budget(int(psutil.virtual_memory().available), constants.local_memory())
 
 
 def plan_for(path: Path, endpoints: Sequence[str], ctx: int | None) -> pool.PoolPlan:
     hp, weights = hparams_of(path)
     contexts = (ctx,) if ctx else tuple(c for c in CONTEXTS if c <= hp.context_length) or (CONTEXTS[-1],)
-    return pool.plan_pool(hp, weights, ram_available(), local_gpus(), profiles(endpoints), contexts)
+    return pool.plan_pool(hp, weights, ram_budget(), local_gpus(), profiles(endpoints), contexts)
 
 
 def settings_for(settings: LoadSettings, path: Path, endpoints: Sequence[str], ctx: int | None) -> LoadSettings:
@@ -85,10 +92,86 @@ def settings_for(settings: LoadSettings, path: Path, endpoints: Sequence[str], c
         raise WorkerError(plan.reasons[0], hint=plan.reasons[1] if len(plan.reasons) > 1 else None)
     for reason in plan.reasons:
         log.info("workers: %s", reason)
+    if not plan.uses_workers:
+        return settings  # this machine holds it: its own plan stands
     return replace(
         settings,
-        pool=tuple((s.place.device, s.layers) for s in plan.devices),
+        pool=tuple(plan.devices),
         n_gpu_layers=plan.n_gpu_layers,
         n_cpu_moe_layers=0,
         context_length=ctx or plan.context_length,
     )
+
+
+def chosen_with_workers(chosen: Chosen, endpoints: Sequence[str], ctx: int | None) -> Chosen:
+    """`chosen` placed across this machine and the workers (`--workers`); unchanged without them."""
+    if not endpoints:
+        return chosen
+    if chosen.engine is not LLAMA_CPP:
+        raise UsageError(f"--workers needs a GGUF model (llama.cpp); {chosen.name} runs on {chosen.engine.label}")
+    return replace(chosen, settings=settings_for(chosen.settings, chosen.path, endpoints, ctx))
+
+
+@dataclass
+class WorkerState:
+    """A worker as `plan` and `doctor` report it: what it offers, or why it cannot be used."""
+
+    endpoint: str
+    profile: WorkerProfile | None = None
+    error: str = ""
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "state": "ready" if self.profile is not None else "unusable",
+            "profile": self.profile.to_dict() if self.profile is not None else None,
+            "error": self.error,
+            "fix": self.fix,
+        }
+
+    def describe(self) -> str:
+        if self.profile is None:
+            return self.error
+        p = self.profile
+        devices = ", ".join(f"device {d.index}: {pool.gib(pool.device_budget(d.free_bytes))}" for d in p.devices)
+        return (
+            f"llama.cpp RPC protocol {protocol.version_text(p.protocol)}, {devices} usable, "
+            f"round trip {p.rtt_s * 1000:.2f} ms"
+        )
+
+
+def survey(endpoints: Sequence[str]) -> list[WorkerState]:
+    """Each worker asked; one that cannot be used is reported with its fix, not raised."""
+    states = []
+    for endpoint in endpoints:
+        try:
+            states.append(WorkerState(endpoint, protocol.probe(endpoint)))
+        except WorkerError as exc:
+            states.append(WorkerState(endpoint, error=exc.message, fix=exc.hint or ""))
+    return states
+
+
+def report_gpus(report: HardwareReport) -> list[tuple[str, str, int]]:
+    """A hardware report's NVIDIA GPUs as llama.cpp names them (CUDA0, ...), with their free memory.
+    Unified memory (Apple) is counted as RAM."""
+    nvidia = [g for g in report.gpus if g.vendor == "nvidia" and g.memory_free_bytes]
+    return [(f"CUDA{i}", g.name, int(g.memory_free_bytes or 0)) for i, g in enumerate(nvidia)]
+
+
+def plan_variants(
+    report: HardwareReport, workers: Sequence[WorkerProfile], variant: str | None, ctx: int | None
+) -> pool.PoolPlan:
+    """The largest gpt-oss (or `variant`) across the machine of `report` and `workers`, as
+    published (MXFP4 experts, Q8_0 matrices): the first that fits, else why the smallest does not."""
+    names = [f"gpt-oss-{variant.removeprefix('gpt-oss-')}"] if variant else ["gpt-oss-120b", "gpt-oss-20b"]
+    ram = pool.ram_budget(report.ram_available_bytes or report.ram_total_bytes or 0, constants.local_memory())
+    result: pool.PoolPlan | None = None
+    for name in names:
+        hp = spec.VARIANTS[name]
+        contexts = (ctx,) if ctx else tuple(c for c in CONTEXTS if c <= hp.context_length)
+        result = pool.plan_pool(hp, Weights.estimate(hp), ram, report_gpus(report), list(workers), contexts)
+        if result.fits:
+            return result
+    assert result is not None
+    return result

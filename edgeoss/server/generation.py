@@ -18,6 +18,7 @@ from typing import Any
 
 from edgeoss import harmony, spec
 from edgeoss.engines.base import LogitsProcessor, QueuedEngine, Sampling
+from edgeoss.errors import ApiError, EdgeossError
 from edgeoss.runtime.reply import Reply, prompt_for
 from edgeoss.server.logprobs import Recording
 
@@ -127,6 +128,10 @@ async def events(
                 continue
             if item is None:
                 break
+            if isinstance(item, EdgeossError):
+                # The engine could not go on (a worker lost mid-run): the server's fault, not the
+                # request's, and not a crash: each API says it in its own shape (503 or a stream error).
+                raise ApiError(503, item.message, "server_error", code="engine_failed") from item
             if isinstance(item, BaseException):
                 raise item
             outcome.tokens.append(item)

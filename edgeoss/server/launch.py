@@ -17,7 +17,6 @@ from typing import Any
 from rich.console import Console
 
 from edgeoss import constants, lifeline
-from edgeoss.backends import LLAMA_CPP
 from edgeoss.discover.ports import port_free
 from edgeoss.errors import EdgeossError, NoModelError, UsageError
 from edgeoss.runtime import choose as models
@@ -112,9 +111,7 @@ def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, Serv
     if request.workers:
         from edgeoss.runtime import pooled
 
-        if chosen.engine is not LLAMA_CPP:
-            raise UsageError("--workers needs a GGUF model (llama.cpp); this one runs on " + chosen.engine.label)
-        settings = pooled.settings_for(settings, chosen.path, request.workers, request.ctx)
+        settings = pooled.chosen_with_workers(replace(chosen, settings=settings), request.workers, request.ctx).settings
     if chosen.engine.one_sequence and parallel > 1:
         err.print(
             f"{chosen.engine.label} decodes one sequence at a time: --parallel {parallel} becomes 1 "

@@ -240,10 +240,10 @@ class Server:
                     code="model_loading",
                     headers={"Retry-After": "2"},
                 )
+            self.host.check_broken()
             if self.host.state == "failed":
-                raise ApiError(
-                    503, f"the model could not be loaded: {self.host.error}", "server_error", code="model_failed"
-                )
+                what = "cannot be used" if self.host.engine is not None else "could not be loaded"
+                raise ApiError(503, f"the model {what}: {self.host.error}", "server_error", code="model_failed")
             try:
                 engine = await self.host.ready_engine()
             except EdgeossError as exc:

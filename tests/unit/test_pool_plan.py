@@ -15,7 +15,7 @@ HP_120B = spec.VARIANTS["gpt-oss-120b"]
 HP_20B = spec.VARIANTS["gpt-oss-20b"]
 # A desktop: an RTX 4090 with 23.5 GiB free, 28 GiB of RAM available.
 DESKTOP_GPU = [("CUDA0", "NVIDIA GeForce RTX 4090", int(23.5 * GIB))]
-DESKTOP_RAM = 28 * GIB
+DESKTOP_RAM = pool.ram_budget(28 * GIB)
 
 
 def laptop(rtt_s: float = 0.0006, free: int = 56 * GIB, endpoint: str = "192.168.1.20:50052") -> WorkerProfile:
@@ -28,16 +28,19 @@ def test_120b_fits_across_a_24gb_desktop_and_a_64gb_laptop() -> None:
     assert plan.fits, plan.reasons
     assert plan.context_length == 131072
     by_kind = {s.place.kind: s for s in plan.shares}
-    # Every layer placed once, in llama.cpp's order: the RAM's first, then the GPU, then the worker.
+    # Every layer placed once, in llama.cpp's order: the RAM's first, then the worker, then the GPU.
     assert sum(s.layers for s in plan.shares) == HP_120B.num_layers
-    assert [s.first_layer for s in plan.shares] == [0, by_kind["cpu"].layers, by_kind["cpu"].layers + 12]
+    cpu_layers, worker_layers = by_kind["cpu"].layers, by_kind["worker"].layers
+    assert [s.first_layer for s in plan.shares] == [0, cpu_layers, cpu_layers + worker_layers]
     assert by_kind["gpu"].layers > 0 and by_kind["worker"].layers > 0 and by_kind["cpu"].layers > 0
     # Local memory is preferred: the worker takes only what this machine cannot hold.
     assert by_kind["worker"].layers <= HP_120B.num_layers - by_kind["cpu"].layers - by_kind["gpu"].layers
     for share in plan.shares:
         assert share.bytes <= share.place.budget, share
-    # The output matrix stays here: never more layers offloaded than the model has.
-    assert plan.n_gpu_layers == by_kind["gpu"].layers + by_kind["worker"].layers < HP_120B.num_layers + 1
+    # The output matrix stays here, on the GPU, the last device (llama.cpp gives it the output "layer").
+    assert by_kind["gpu"].output and not by_kind["worker"].output and not by_kind["cpu"].output
+    assert plan.devices == [("192.168.1.20:50052#0", worker_layers), ("CUDA0", by_kind["gpu"].layers + 1)]
+    assert plan.n_gpu_layers == by_kind["gpu"].layers + worker_layers + 1
     assert plan.uses_workers
     # Three round trips of 0.6 ms, plus the hidden state (no link speed recorded: not counted).
     assert plan.network_s_per_token == pytest.approx(3 * 0.0006)
@@ -46,6 +49,22 @@ def test_120b_fits_across_a_24gb_desktop_and_a_64gb_laptop() -> None:
     assert "go to the workers" in text and "1.8 ms to each token" in text
     assert "1 Gbit/s link (not measured yet)" in text
     assert plan.summary().startswith("gpt-oss-120b layers: ")
+
+
+def test_without_a_gpu_the_output_stays_in_this_machines_ram() -> None:
+    """The CPU is named as the last device for the output alone: the logits never cross the network."""
+    other = laptop(free=30 * GIB, endpoint="10.0.0.3:50052")
+    plan = pool.plan_pool(HP_120B, Weights.estimate(HP_120B), DESKTOP_RAM, [], [laptop(), other], CONTEXTS)
+    assert plan.fits, plan.reasons
+    cpu = plan.shares[0]
+    assert cpu.place.kind == "cpu" and cpu.output and cpu.first_layer == 0
+    assert plan.devices[-1] == (pool.CPU_DEVICE, 1)
+    assert all(device.endswith("#0") for device, _ in plan.devices[:-1])
+    assert plan.n_gpu_layers == HP_120B.num_layers - cpu.layers + 1
+    # Round trips are counted only for the workers that hold layers.
+    used = [s.place.endpoint for s in plan.shares if s.place.kind == "worker" and s.layers]
+    assert plan.network_s_per_token == pytest.approx(3 * 0.0006 * len(used))
+    assert "10.0.0.3" not in plan.reasons[-1] or "10.0.0.3:50052" in used
 
 
 def test_the_desktop_alone_cannot_hold_120b() -> None:
@@ -87,9 +106,9 @@ def test_a_sum_too_small_is_refused_with_the_shortfall() -> None:
 
 
 def test_the_workers_are_not_used_when_this_machine_holds_the_model() -> None:
-    plan = pool.plan_pool(HP_20B, Weights.estimate(HP_20B), 60 * GIB, [], [laptop()], CONTEXTS)
+    plan = pool.plan_pool(HP_20B, Weights.estimate(HP_20B), pool.ram_budget(60 * GIB), [], [laptop()], CONTEXTS)
     assert plan.fits and not plan.uses_workers
-    assert plan.devices == [] and plan.n_gpu_layers == 0
+    assert plan.devices == [] and plan.n_gpu_layers == 0  # the normal plan applies, not a pool
     assert plan.network_s_per_token == 0
     assert "the workers are not needed" in plan.reasons[0]
 

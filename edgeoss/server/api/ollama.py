@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from edgeoss import harmony, spec
+from edgeoss.errors import ApiError
 from edgeoss.runtime.reply import Reply
 from edgeoss.server.api.openai_chat import arguments_text, sampling_of, text_of, tools_of
 from edgeoss.server.generation import Ask
@@ -287,6 +288,11 @@ def _call(call: harmony.ToolCall) -> dict[str, Any]:
     }
 
 
+def stream_error(error: ApiError) -> bytes:
+    """How Ollama ends a stream that fails: a line with only the error."""
+    return (json.dumps({"error": error.message}) + "\n").encode()
+
+
 async def chat_stream(
     events: AsyncIterator[harmony.Event], outcome: Reply, name: str, show_thinking: bool, started: float
 ) -> AsyncIterator[bytes]:
@@ -294,15 +300,19 @@ async def chat_stream(
         body = {"model": name, "created_at": now_iso(), "message": {"role": "assistant", **message}, "done": False}
         return (json.dumps(body, ensure_ascii=False) + "\n").encode()
 
-    async for event in events:
-        if event.kind == "reasoning" and show_thinking:
-            yield line({"content": "", "thinking": event.text})
-        elif event.kind in ("content", "preamble"):
-            yield line({"content": event.text})
-        elif event.kind == "tool_call" and event.tool_call is not None:
-            yield line({"content": "", "tool_calls": [_call(event.tool_call)]})
-        elif event.kind in ("builtin_call", "builtin_result") and show_thinking:
-            yield line({"content": "", "thinking": loop.activity_text(event)})
+    try:
+        async for event in events:
+            if event.kind == "reasoning" and show_thinking:
+                yield line({"content": "", "thinking": event.text})
+            elif event.kind in ("content", "preamble"):
+                yield line({"content": event.text})
+            elif event.kind == "tool_call" and event.tool_call is not None:
+                yield line({"content": "", "tool_calls": [_call(event.tool_call)]})
+            elif event.kind in ("builtin_call", "builtin_result") and show_thinking:
+                yield line({"content": "", "thinking": loop.activity_text(event)})
+    except ApiError as exc:
+        yield stream_error(exc)
+        return
     final = _final(outcome, name, started)
     final["message"] = {"role": "assistant", "content": ""}
     yield (json.dumps(final) + "\n").encode()
@@ -324,16 +334,20 @@ def chat_reply(outcome: Reply, name: str, show_thinking: bool, started: float) -
 async def generate_stream(
     events: AsyncIterator[harmony.Event], outcome: Reply, name: str, show_thinking: bool, started: float
 ) -> AsyncIterator[bytes]:
-    async for event in events:
-        body: dict[str, Any] | None = None
-        if event.kind == "reasoning" and show_thinking:
-            body = {"response": "", "thinking": event.text}
-        elif event.kind in ("content", "preamble"):
-            body = {"response": event.text}
-        elif event.kind in ("builtin_call", "builtin_result") and show_thinking:
-            body = {"response": "", "thinking": loop.activity_text(event)}
-        if body is not None:
-            yield (json.dumps({"model": name, "created_at": now_iso(), **body, "done": False}) + "\n").encode()
+    try:
+        async for event in events:
+            body: dict[str, Any] | None = None
+            if event.kind == "reasoning" and show_thinking:
+                body = {"response": "", "thinking": event.text}
+            elif event.kind in ("content", "preamble"):
+                body = {"response": event.text}
+            elif event.kind in ("builtin_call", "builtin_result") and show_thinking:
+                body = {"response": "", "thinking": loop.activity_text(event)}
+            if body is not None:
+                yield (json.dumps({"model": name, "created_at": now_iso(), **body, "done": False}) + "\n").encode()
+    except ApiError as exc:
+        yield stream_error(exc)
+        return
     yield (json.dumps({**_final(outcome, name, started), "response": ""}) + "\n").encode()
 
 

@@ -332,20 +332,24 @@ async def stream(
 
     yield chunk({"role": "assistant", "content": ""})
     calls = 0
-    async for event in events:
-        if event.kind == "reasoning":
-            yield chunk({"reasoning_content": event.text, "reasoning": event.text})
-        elif event.kind in ("content", "preamble"):
-            yield chunk({"content": event.text}, scores=logprobs_json(outcome, event.logprobs or []))
-        elif event.kind == "tool_call" and event.tool_call is not None:
-            yield chunk({"tool_calls": [tool_call_json(event.tool_call, calls)]})
-            calls += 1
-        elif event.kind in ("builtin_call", "builtin_result"):
-            text = loop.activity_text(event)
-            delta: dict[str, Any] = {"reasoning_content": text, "reasoning": text}
-            if event.kind == "builtin_result" and outcome.tool_activity:
-                delta["edgeoss"] = {"tool_activity": [outcome.tool_activity[-1]]}
-            yield chunk(delta)
+    try:
+        async for event in events:
+            if event.kind == "reasoning":
+                yield chunk({"reasoning_content": event.text, "reasoning": event.text})
+            elif event.kind in ("content", "preamble"):
+                yield chunk({"content": event.text}, scores=logprobs_json(outcome, event.logprobs or []))
+            elif event.kind == "tool_call" and event.tool_call is not None:
+                yield chunk({"tool_calls": [tool_call_json(event.tool_call, calls)]})
+                calls += 1
+            elif event.kind in ("builtin_call", "builtin_result"):
+                text = loop.activity_text(event)
+                delta: dict[str, Any] = {"reasoning_content": text, "reasoning": text}
+                if event.kind == "builtin_result" and outcome.tool_activity:
+                    delta["edgeoss"] = {"tool_activity": [outcome.tool_activity[-1]]}
+                yield chunk(delta)
+    except ApiError as exc:
+        yield error_event(exc)  # as OpenAI ends a stream that fails: an error event, no [DONE]
+        return
     yield chunk({}, outcome.finish_reason or "stop")
     if include_usage:
         yield sse(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeoss import harmony
+from edgeoss.errors import ApiError
 from edgeoss.runtime.reply import Reply
 from edgeoss.server.api.openai_chat import (
     arguments_text,
@@ -661,9 +662,15 @@ async def stream(
 ) -> AsyncIterator[bytes]:
     for event in [*builder.start(), *builder.mcp_list_tools(listed)]:
         yield sse(event)
-    async for harmony_event in events:
-        for event in builder.feed(harmony_event):
-            yield sse(event)
+    try:
+        async for harmony_event in events:
+            for event in builder.feed(harmony_event):
+                yield sse(event)
+    except ApiError as exc:
+        failed = builder.response("failed", outcome)
+        failed["error"] = {"code": exc.code or "server_error", "message": exc.message}
+        yield sse({"type": "response.failed", "sequence_number": builder.sequence, "response": failed})
+        return
     final, closing = builder.finish(outcome)
     save(builder, final, store, pending, owner)
     for event in closing:
