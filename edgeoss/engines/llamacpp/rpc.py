@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import functools
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -224,6 +225,7 @@ def reachable(endpoint: str, timeout_s: float = 2.0) -> bool:
 
 
 AbortListener = Callable[[str], None]
+_SOURCE_LINE = re.compile(r"^\S+\.(?:c|cpp|h):\d+:\s*")
 _listeners: list[AbortListener] = []
 _callback: Any = None
 
@@ -247,6 +249,7 @@ def on_abort(listener: AbortListener) -> None:
         text = (message or b"").decode(errors="replace").strip()
         if "RPC" not in text and "connect" not in text:
             return  # not a worker's: abort() as llama.cpp meant
+        text = _SOURCE_LINE.sub("", text)  # ggml's "/path/of/the/build/ggml-rpc.cpp:566: " says nothing to a user
         log.error("a worker was lost: %s", text)
         for each in list(_listeners):
             try:
