@@ -158,9 +158,9 @@ def test_serve_with_workers_streams_and_survives_a_lost_worker(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     endpoints = ",".join(endpoint for _, endpoint in workers)
+    command = ["serve", str(gguf), "--port", str(port), "--ctx", "2048", "--threads", "1", "--workers", endpoints]
     serve = subprocess.Popen(
-        [sys.executable, "-m", "edgeoss", "serve", str(gguf), "--port", str(port), "--ctx", "2048"]
-        + ["--threads", "1", "--workers", endpoints],
+        [sys.executable, "-m", "edgeoss", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=user_env(EDGEOSS_HOME=str(tmp_path / "home"), EDGEOSS_LOCAL_MEMORY=LOCAL_MEMORY_GIB),
