@@ -27,14 +27,23 @@ from edgeoss.cluster.protocol import WorkerProfile
 from edgeoss.planning import memory
 from edgeoss.planning.memory import GIB, Weights
 
-ROUND_TRIPS_PER_DEVICE = 3
-"""Per decode step, each remote device: the graph, the hidden state in, the hidden state out
-(ggml-rpc: GRAPH_COMPUTE, SET_TENSOR, GET_TENSOR); benchmarks/workers.py measures it."""
+ROUND_TRIPS_PER_DEVICE = 1
+"""Per decode step, each worker's device: llama.cpp streams the step's inputs and graph to it
+without waiting (SET_TENSOR, GRAPH_RECOMPUTE) and waits once, for the hidden state back
+(GET_TENSOR). Measured by benchmarks/workers.py: 1 answered command of 7 or 8 a token."""
+STEP_BYTES = 15_000 + 11_528
+"""A step's traffic with one worker device, measured (benchmarks/workers.py, 20b widths, a
+short chat): the hidden state and the step's small inputs out, the hidden state (2880 floats
+and a header) back."""
+MASK_BYTES_PER_CELL = 4
+"""The attention masks go out every step and grow with the KV cells in use: two masks (sliding
+and full) of f16, an upper bound (measured 1.0 to 2.4 bytes a cell)."""
 SLOW_LINK_TOKENS_PER_S = 2.0
-"""Below this, from the network alone, a chat is not usable: the pool is refused."""
+"""Below this, from the network alone, a chat is not usable: a context that long is not
+planned, and a pool too slow at any context is refused."""
 ASSUMED_LINK_BYTES_PER_S = 125e6
-"""1 Gbit/s: what a wired home network gives; used only to say how long a load may take when
-no transfer to the worker has been measured yet, and said so."""
+"""1 Gbit/s, what a wired home network gives: taken, and said so, where a worker's link speed
+was not measured."""
 RAM_MARGIN_FRACTION = 0.10
 RAM_MARGIN_MIN = 1 * GIB
 DEVICE_MARGIN = 512 * 1024 * 1024  # a worker's device: its own process, buffers' alignment
@@ -211,16 +220,15 @@ def split(hp: spec.Hparams, weights: Weights, context: int, where: list[Place]) 
     return shares
 
 
-def network_seconds(shares: list[Share], hp: spec.Hparams) -> float:
-    """Per decode token: each remote device's round trips, and the hidden state in and out."""
-    hidden = hp.hidden_size * 4
+def network_seconds(shares: list[Share], cells: int) -> float:
+    """Per decode token with `cells` KV cells in use: each worker device's round trip, and its
+    step's bytes over its link (assumed 1 Gbit/s where not measured)."""
     total = 0.0
     for share in shares:
         if share.place.kind != "worker" or not share.layers:
             continue
-        total += ROUND_TRIPS_PER_DEVICE * share.place.rtt_s
-        if share.place.link_bytes_per_s:
-            total += 2 * hidden / share.place.link_bytes_per_s
+        rate = share.place.link_bytes_per_s or ASSUMED_LINK_BYTES_PER_S
+        total += ROUND_TRIPS_PER_DEVICE * share.place.rtt_s + (STEP_BYTES + MASK_BYTES_PER_CELL * cells) / rate
     return total
 
 
@@ -233,21 +241,46 @@ def plan_pool(
     contexts: tuple[int, ...],
 ) -> PoolPlan:
     """The longest context of `contexts` at which the model fits across this machine and the
-    workers; or a plan that does not fit, saying by how much, or which link is too slow."""
+    workers, and the links still give SLOW_LINK_TOKENS_PER_S with it full; or a plan that does
+    not fit, saying by how much, or which link is too slow."""
     where = places(ram, gpus, workers)
+    too_slow: list[tuple[int, float]] = []  # (context, tokens/s from the links alone) passed over
     for context in contexts:
         shares = split(hp, weights, context, where)
         if shares is None:
             continue
         result = PoolPlan(True, hp.name, context, shares)
-        result.network_s_per_token = network_seconds(shares, hp)
+        result.network_s_per_token = network_seconds(shares, 0)
+        full = network_seconds(shares, context)
+        if result.uses_workers and full * SLOW_LINK_TOKENS_PER_S > 1:
+            too_slow.append((context, 1 / full))
+            continue
         for share in shares:
             if share.place.kind == "worker" and share.layers:
                 result.over_link_bytes[share.place.endpoint] = (
                     result.over_link_bytes.get(share.place.endpoint, 0) + share.bytes
                 )
-        _explain(result, hp, where)
+        _explain(result, hp, where, full)
+        if too_slow:
+            longer, rate = too_slow[0]
+            result.reasons.append(
+                f"the context is {context} tokens, not {longer}: with {longer} in use the links alone would hold "
+                f"decoding at {rate:.2f} tokens/s"
+            )
         return result
+    if too_slow:
+        context, rate = too_slow[-1]
+        rtts = ", ".join(f"{w.endpoint} {w.rtt_s * 1000:.1f} ms" for w in workers)
+        return PoolPlan(
+            False,
+            hp.name,
+            0,
+            reasons=[
+                f"refused: the links are too slow: even at {context} tokens their round trips and traffic alone "
+                f"hold decoding at {rate:.2f} tokens/s, under {SLOW_LINK_TOKENS_PER_S:.0f} (round trips: {rtts})",
+                "use a wired network, or a worker nearer to this machine",
+            ],
+        )
     need = _host_bytes(hp, weights, with_output=True) + sum(
         _layer_bytes(hp, weights, contexts[-1], i) for i in range(hp.num_layers)
     )
@@ -267,7 +300,7 @@ def plan_pool(
     )
 
 
-def _explain(result: PoolPlan, hp: spec.Hparams, where: list[Place]) -> None:
+def _explain(result: PoolPlan, hp: spec.Hparams, where: list[Place], full_s: float) -> None:
     reasons = result.reasons
     local = sum(s.layers for s in result.shares if s.place.kind != "worker")
     if not result.uses_workers:
@@ -298,24 +331,15 @@ def _explain(result: PoolPlan, hp: spec.Hparams, where: list[Place]) -> None:
                 "on a 1 Gbit/s link (not measured yet)"
             )
     if result.uses_workers:
-        per_token = result.network_s_per_token
-        limit = 1 / per_token if per_token > 0 else float("inf")
         rtts = ", ".join(
             f"{s.place.endpoint} {s.place.rtt_s * 1000:.2f} ms"
             for s in result.shares
             if s.place.kind == "worker" and s.layers
         )
+        measured = all(s.place.link_bytes_per_s for s in result.shares if s.place.kind == "worker" and s.layers)
         reasons.append(
-            f"the network adds about {per_token * 1000:.1f} ms to each token (round trips: {rtts}): "
-            f"at most {limit:.0f} tokens/s from the links alone"
-            if limit >= 10
-            else f"at most {limit:.1f} tokens/s from the links alone"
+            f"the network adds about {result.network_s_per_token * 1000:.1f} ms to each token at the start of a chat "
+            f"and {full_s * 1000:.1f} ms with all {result.context_length} tokens in use (round trips: {rtts}"
+            + ("" if measured else "; links taken as 1 Gbit/s, not measured")
+            + f"): at most {1 / full_s:.0f} tokens/s from the links alone"
         )
-        if limit < SLOW_LINK_TOKENS_PER_S:
-            result.fits = False
-            reasons.insert(
-                0,
-                f"refused: the links are too slow: their round trips alone hold decoding under "
-                f"{SLOW_LINK_TOKENS_PER_S:.0f} tokens/s ({limit:.2f} tokens/s); use a wired network "
-                "or a worker nearer to this machine",
-            )

@@ -42,11 +42,15 @@ def test_120b_fits_across_a_24gb_desktop_and_a_64gb_laptop() -> None:
     assert plan.devices == [("192.168.1.20:50052#0", worker_layers), ("CUDA0", by_kind["gpu"].layers + 1)]
     assert plan.n_gpu_layers == by_kind["gpu"].layers + worker_layers + 1
     assert plan.uses_workers
-    # Three round trips of 0.6 ms, plus the hidden state (no link speed recorded: not counted).
-    assert plan.network_s_per_token == pytest.approx(3 * 0.0006)
+    # One round trip of 0.6 ms a token, and the step's bytes over a link taken as 1 Gbit/s.
+    link = pool.ASSUMED_LINK_BYTES_PER_S
+    assert plan.network_s_per_token == pytest.approx(0.0006 + pool.STEP_BYTES / link)
     assert plan.over_link_bytes["192.168.1.20:50052"] == by_kind["worker"].bytes
     text = "\n".join(plan.reasons)
-    assert "go to the workers" in text and "1.8 ms to each token" in text
+    assert "go to the workers" in text and "0.8 ms to each token at the start of a chat" in text
+    full = 0.0006 + (pool.STEP_BYTES + pool.MASK_BYTES_PER_CELL * 131072) / link
+    assert f"{full * 1000:.1f} ms with all 131072 tokens in use" in text
+    assert "links taken as 1 Gbit/s, not measured" in text
     assert "1 Gbit/s link (not measured yet)" in text
     assert plan.summary().startswith("gpt-oss-120b layers: ")
 
@@ -61,10 +65,11 @@ def test_without_a_gpu_the_output_stays_in_this_machines_ram() -> None:
     assert plan.devices[-1] == (pool.CPU_DEVICE, 1)
     assert all(device.endswith("#0") for device, _ in plan.devices[:-1])
     assert plan.n_gpu_layers == HP_120B.num_layers - cpu.layers + 1
-    # Round trips are counted only for the workers that hold layers.
+    # The network is counted only for the workers that hold layers.
     used = [s.place.endpoint for s in plan.shares if s.place.kind == "worker" and s.layers]
-    assert plan.network_s_per_token == pytest.approx(3 * 0.0006 * len(used))
-    assert "10.0.0.3" not in plan.reasons[-1] or "10.0.0.3:50052" in used
+    one = 0.0006 + pool.STEP_BYTES / pool.ASSUMED_LINK_BYTES_PER_S
+    assert plan.network_s_per_token == pytest.approx(one * len(used))
+    assert ("10.0.0.3" in plan.reasons[-1]) == ("10.0.0.3:50052" in used)
 
 
 def test_the_desktop_alone_cannot_hold_120b() -> None:
@@ -75,19 +80,29 @@ def test_the_desktop_alone_cannot_hold_120b() -> None:
 
 
 def test_a_link_too_slow_is_refused_with_the_numbers() -> None:
-    slow = laptop(rtt_s=0.2)  # 200 ms: a worker across the internet
+    slow = laptop(rtt_s=0.6)  # 600 ms: a worker at the other end of a satellite link
     plan = pool.plan_pool(HP_120B, Weights.estimate(HP_120B), DESKTOP_RAM, DESKTOP_GPU, [slow], CONTEXTS)
     assert not plan.fits
-    assert plan.reasons[0].startswith("refused: the links are too slow")
-    assert "1.67 tokens/s" in plan.reasons[0]  # 1 / (3 x 0.2 s)
-    assert "wired network" in plan.reasons[0]
+    assert plan.reasons[0].startswith("refused: the links are too slow: even at 4096 tokens")
+    rate = 1 / (0.6 + (pool.STEP_BYTES + pool.MASK_BYTES_PER_CELL * 4096) / pool.ASSUMED_LINK_BYTES_PER_S)
+    assert f"at {rate:.2f} tokens/s, under 2" in plan.reasons[0]
+    assert "192.168.1.20:50052 600.0 ms" in plan.reasons[0]
+    assert "wired network" in plan.reasons[1]
 
 
-def test_a_link_speed_counts_when_measured() -> None:
-    measured = laptop()
-    measured.link_bytes_per_s = 1e6  # 1 MB/s: the hidden state (2880 floats) twice costs 23 ms
+def test_a_slow_link_shortens_the_context_and_says_so() -> None:
+    """1 MB/s: the masks of a full 131072-token context (512 KiB a step) would hold decoding
+    under 2 tokens/s; at 65536 tokens they do not."""
+    measured = laptop(rtt_s=0.005)
+    measured.link_bytes_per_s = 1e6
     plan = pool.plan_pool(HP_120B, Weights.estimate(HP_120B), DESKTOP_RAM, DESKTOP_GPU, [measured], CONTEXTS)
-    assert plan.network_s_per_token == pytest.approx(3 * 0.0006 + 2 * HP_120B.hidden_size * 4 / 1e6)
+    assert plan.fits and plan.context_length == 65536
+    full = 0.005 + (pool.STEP_BYTES + pool.MASK_BYTES_PER_CELL * 131072) / 1e6
+    assert plan.reasons[-1] == (
+        f"the context is 65536 tokens, not 131072: with 131072 in use the links alone would hold decoding at "
+        f"{1 / full:.2f} tokens/s"
+    )
+    assert plan.network_s_per_token == pytest.approx(0.005 + pool.STEP_BYTES / 1e6)
     assert "at the measured 1 MB/s" in "\n".join(plan.reasons)
 
 
