@@ -234,8 +234,8 @@ class Gate:
                 raise
             peer = str(address[0])
             if not allowed(peer, self.settings.allow):
-                client.close()  # before a byte is read
                 self.say(f"refused {peer}: not in --allow (add --allow {peer} if it is yours)")
+                client.close()  # before a byte is read
                 continue
             threading.Thread(target=self._relay, args=(client, peer), name="edgeoss-gate", daemon=True).start()
 
@@ -253,8 +253,8 @@ class Gate:
     def _relay(self, client: socket.socket, peer: str) -> None:
         busy = self._take(peer)
         if busy is not None:
-            client.close()
             self.say(f"refused {peer}: serving {busy} already (one main process at a time)")
+            client.close()
             return
         try:
             try:
