@@ -96,20 +96,7 @@ class Worker:
             )
         self.devices = rpc.served_devices(self.options.devices)
         self.inner_port = _free_loopback_port()
-        failed: list[BaseException] = []
-
-        def serve() -> None:
-            try:
-                threads = self.options.threads or _physical_cores()
-                rpc.serve(f"127.0.0.1:{self.inner_port}", self.devices, threads, self.options.cache_dir)
-            except BaseException as exc:  # reported by _wait_for, or by run()
-                failed.append(exc)
-
-        self._server = threading.Thread(target=serve, name="edgeoss-rpc-server", daemon=True)
-        self._server.start()
-        _wait_for(self.inner_port, self._server, failed)
-        self._failed = failed
-        try:
+        try:  # the network's port first: a clash is said before llama.cpp's server starts
             self.gate = gate.Gate(
                 gate.GateSettings(
                     self.options.host,
@@ -122,9 +109,26 @@ class Worker:
             )
         except OSError as exc:
             raise UsageError(
-                f"cannot listen on {self.options.host}:{self.options.port}: {exc}",
+                f"cannot listen on {self.options.host}:{self.options.port}: {exc.strerror or exc}",
                 hint="another worker may be running there; pick another --port",
             ) from None
+        failed: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                threads = self.options.threads or _physical_cores()
+                rpc.serve(f"127.0.0.1:{self.inner_port}", self.devices, threads, self.options.cache_dir)
+            except BaseException as exc:  # reported by _wait_for, or by run()
+                failed.append(exc)
+
+        self._server = threading.Thread(target=serve, name="edgeoss-rpc-server", daemon=True)
+        self._server.start()
+        try:
+            _wait_for(self.inner_port, self._server, failed)
+        except BaseException:
+            self.gate.close()
+            raise
+        self._failed = failed
 
     def offered(self) -> list[tuple[str, int]]:
         """(device, bytes offered), the --mem cap given to the devices in order."""
@@ -169,13 +173,23 @@ def parse_size(text: str) -> int:
 
 
 def describe(worker: Worker, sizes: Callable[[int], str]) -> Sequence[str]:
+    port = worker.gate.port
     lines = [
         f"edgeoss worker: llama.cpp RPC protocol {protocol.version_text(worker.protocol or (0, 0, 0))}",
         *(f"  offers {sizes(b)} of {name}" for name, b in worker.offered()),
-        f"  on the main machine: edgeoss serve --workers {worker.address()}",
+        f"  llama.cpp's RPC server (above) listens on 127.0.0.1:{worker.inner_port} only; "
+        f"the network reaches it through edgeoss's gate on {worker.options.host}:{port}",
     ]
+    if gate.is_loopback(worker.options.host):
+        lines += [
+            f"  on this machine: edgeoss serve --workers 127.0.0.1:{port}",
+            f"  from another machine, through SSH: ssh -N -L {port}:127.0.0.1:{port} USER@THIS-MACHINE there, "
+            f"then edgeoss serve --workers 127.0.0.1:{port}",
+        ]
+    else:
+        lines.append(f"  on the main machine: edgeoss serve --workers {worker.address()}")
     allow = ", ".join(str(n) for n in worker.options.networks)
     lines.append(f"  accepts connections from: {allow}")
     if not gate.is_loopback(worker.options.host):
-        lines.append("  " + SAFETY.format(port=worker.gate.port))
+        lines.append("  " + SAFETY.format(port=port))
     return lines
