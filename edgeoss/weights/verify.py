@@ -1,7 +1,9 @@
 """`edgeoss verify`: one entry point for every model format edgeoss runs.
 
 A path to a .gguf file (or the first shard of a split GGUF) is checked by
-edgeoss.weights.gguf.checks; a folder with genai_config.json by edgeoss.weights.onnx.checks.
+edgeoss.weights.gguf.checks; a folder with genai_config.json by edgeoss.weights.onnx.checks;
+an original checkpoint folder (config.json and safetensors, as vLLM and transformers
+load it) by edgeoss.weights.checkpoint_checks.
 A model in the store can be named instead of a path; with --deep its files
 are then also checked against the sha256 its manifest recorded.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeoss.errors import ChecksumError, FileAccessError, ModelNotFoundError, UsageError
+from edgeoss.weights import checkpoint_checks
 from edgeoss.weights.gguf import verified
 from edgeoss.weights.onnx import checks as onnx_checks
 from edgeoss.weights.report import Report
@@ -37,9 +40,15 @@ def verify_path(
     if target.is_dir():
         if (target / onnx_checks.CONFIG_FILE).is_file():
             report = onnx_checks.verify(target, deep=deep or sha256 is not None)
+        elif checkpoint_checks.is_checkpoint(target):
+            report = checkpoint_checks.verify(target, deep=deep, sha256=sha256)
         else:
             report = Report(path=str(target))
-            report.add("read", False, f"{target} is a folder without {onnx_checks.CONFIG_FILE}", FileAccessError)
+            detail = (
+                f"{target} is neither an ONNX Runtime GenAI folder ({onnx_checks.CONFIG_FILE}) nor a checkpoint "
+                "(config.json with safetensors)"
+            )
+            report.add("read", False, detail, FileAccessError)
             return report
     else:
         report = verified.verify(target, deep=deep, sha256=sha256, fresh=fresh)

@@ -314,7 +314,7 @@ def _check_vocabulary(report: Report, model: GGUFModel, hp: spec.Hparams) -> Non
 # Markers every working gpt-oss template emits; a template without them
 # renders prompts the model was never trained on (generic ChatML, or early
 # converter templates that dropped channels or tool calls).
-_TEMPLATE_MARKERS = ("<|start|>", "<|message|>", "<|channel|>", "<|end|>", "<|call|>", "Reasoning:")
+TEMPLATE_MARKERS = ("<|start|>", "<|message|>", "<|channel|>", "<|end|>", "<|call|>", "Reasoning:")
 
 
 def _check_template(report: Report, model: GGUFModel) -> None:
@@ -331,7 +331,7 @@ def _check_template(report: Report, model: GGUFModel) -> None:
     if digest == spec.CHAT_TEMPLATE_SHA256:
         report.add("chat template", True, "OpenAI's published template")
         return
-    missing = [m for m in _TEMPLATE_MARKERS if m not in template]
+    missing = [m for m in TEMPLATE_MARKERS if m not in template]
     if not report.add(
         "chat template", not missing, f"known-bad template: never emits {', '.join(missing)}", ChatTemplateError
     ):
