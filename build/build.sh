@@ -12,9 +12,9 @@
 #               llama-cpp-python, built for this machine's CPU.
 #
 # The environment needs edgeoss installed with its extras ('.[llama,ort,tray]') and pyinstaller.
-# CUDA: build llama-cpp-python with CMAKE_ARGS="-DGGML_CUDA=on" first; the CUDA runtime
+# CUDA: build llama-cpp-python with CMAKE_ARGS="-DGGML_CUDA=on -DGGML_RPC=on" first; the CUDA runtime
 # libraries are then collected with it (large: the driver is not, it comes from the system).
-# Metal (macOS): CMAKE_ARGS="-DGGML_METAL=on"; build on the oldest macOS you support.
+# Metal (macOS): CMAKE_ARGS="-DGGML_METAL=on -DGGML_RPC=on"; build on the oldest macOS you support.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

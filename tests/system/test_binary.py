@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ import psutil
 import pytest
 
 import needs_llama
+from edgeoss.errors import WorkerError
 from server_process import free_port, user_env, wait_ready
 
 pytest.importorskip("PyInstaller")
@@ -95,6 +97,39 @@ def test_serve_demo_answers_and_stops_cleanly(dist: Path, kind: str, tmp_path: P
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_binary_runs_a_worker(dist: Path, kind: str, tmp_path: Path) -> None:
+    """llama.cpp's RPC backend ships in the binary: its worker answers a main's hello."""
+    from edgeoss.cluster import protocol
+
+    exe = binary(dist, kind)
+    port = free_port()
+    env = clean_env(tmp_path / "home", tmp_path / "tmp")
+    proc = subprocess.Popen(
+        [exe, "worker", "--port", str(port), "--mem", "1G"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")[-2000:]
+            try:
+                profile = protocol.probe(f"127.0.0.1:{port}", timeout_s=5)
+                break
+            except WorkerError:
+                assert time.monotonic() < deadline, "the binary's worker did not answer within 120 s"
+                time.sleep(0.5)
+        assert profile.protocol == protocol.local_protocol()
+        assert profile.free_bytes <= 1 << 30
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output = proc.communicate(timeout=30)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("the binary's worker did not stop on SIGINT")
+    assert f"edgeoss serve --workers 127.0.0.1:{port}" in output
+
+
 def _root_command() -> list[str] | None:
     if os.geteuid() == 0:
         return []
@@ -125,6 +160,10 @@ def test_the_deb_installs_runs_and_leaves_nothing_behind(dist: Path, tmp_path: P
         env = clean_env(tmp_path / "home", tmp_path / "tmp")
         doctor = subprocess.run(["/usr/bin/edgeoss", "doctor", "--json"], capture_output=True, text=True, env=env)
         assert doctor.returncode in (0, 1) and json.loads(doctor.stdout), doctor.stderr
+        unsafe = subprocess.run(
+            ["/usr/bin/edgeoss", "worker", "--host", "0.0.0.0"], capture_output=True, text=True, env=env
+        )
+        assert unsafe.returncode == 2 and "needs --allow" in unsafe.stderr  # the packaged worker, safe by default
     finally:
         removed = subprocess.run([*root, "dpkg", "--purge", "edgeoss"], capture_output=True, text=True)
     assert removed.returncode == 0, removed.stderr
