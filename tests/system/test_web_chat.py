@@ -106,6 +106,26 @@ def test_stop_button_ends_the_generation(server: str, page: object) -> None:
         time.sleep(0.05)
 
 
+def test_a_reply_that_fails_under_way_shows_the_servers_error(server: str, page: object) -> None:
+    """The stream a lost worker ends (tests/system/test_workers.py makes it for real): what was
+    already sent stays, and the server's reason is shown, not a silently cut answer."""
+    p = page
+    role = '{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}'
+    part = '{"choices": [{"index": 0, "delta": {"content": "Half an ans"}, "finish_reason": null}]}'
+    error = '{"error": {"message": "the worker at 10.0.0.2:50052 was lost mid-run", "type": "server_error"}}'
+    body = "".join(f"data: {event}\n\n" for event in (role, part, error))
+    p.route(  # type: ignore[attr-defined]
+        "**/v1/chat/completions",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+    p.goto(server + "/")  # type: ignore[attr-defined]
+    p.fill("#prompt", "Hi")  # type: ignore[attr-defined]
+    p.press("#prompt", "Enter")  # type: ignore[attr-defined]
+    message = p.locator(".message.assistant").last  # type: ignore[attr-defined]
+    sync_api.expect(message.locator(".error")).to_have_text("Error: the worker at 10.0.0.2:50052 was lost mid-run")
+    sync_api.expect(message.locator(".answer")).to_have_text("Half an ans")
+
+
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>'
 
 

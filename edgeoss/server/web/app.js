@@ -230,6 +230,8 @@ async function send(text) {
         const data = event.slice(6);
         if (data === "[DONE]") continue;
         const chunk = JSON.parse(data);
+        // A reply that fails once under way (a worker lost) ends with an error event, not [DONE].
+        if (chunk.error) throw new Error(chunk.error.message || "the server could not finish the reply");
         if (chunk.usage) usage = chunk.usage;
         for (const choice of chunk.choices || []) {
           const delta = choice.delta || {};
