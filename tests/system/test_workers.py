@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -224,6 +225,40 @@ def test_serve_with_workers_streams_and_survives_a_lost_worker(
         except subprocess.TimeoutExpired:
             serve.kill()  # its decode thread is parked inside llama.cpp for good: SIGTERM must still end it
             pytest.fail("the server did not stop on SIGTERM after losing a worker")
+
+
+def test_run_ends_with_the_reason_when_a_worker_is_lost(
+    gguf: Path, workers: list[tuple[subprocess.Popen[str], str]], tmp_path: Path
+) -> None:
+    """`edgeoss run` decodes in its own main thread, which llama.cpp cannot give back: the
+    process ends at once with the reason and WorkerError's exit code, not an abort's core dump."""
+    endpoints = ",".join(endpoint for _, endpoint in workers)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "edgeoss", "run", str(gguf), "hi", "--max-tokens", "100000", "--workers", endpoints],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user_env(EDGEOSS_HOME=str(tmp_path / "home"), EDGEOSS_LOCAL_MEMORY=LOCAL_MEMORY_GIB, EDGEOSS_THREADS="1"),
+    )
+    worker, endpoint = workers[0]
+    said: list[str] = []
+    assert worker.stdout is not None
+    reader = threading.Thread(target=lambda: said.extend(iter(worker.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not any("connected: 127.0.0.1" in line for line in said):
+        assert time.monotonic() < deadline and run.poll() is None, "the main never reached the worker"
+        time.sleep(0.1)
+    time.sleep(5)  # loading, or decoding: either way the process must end with the reason
+    worker.kill()
+    try:
+        _, stderr = run.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail("edgeoss run hung after losing a worker")
+    assert run.returncode == WorkerError.exit_code, stderr[-2000:]
+    assert "was lost" in stderr and "start the worker again (edgeoss worker)" in stderr, stderr[-2000:]
+    assert "mid-run" not in stderr or endpoint in stderr
 
 
 def test_a_worker_of_another_version_is_refused_with_the_fix(gguf: Path, tmp_path: Path) -> None:

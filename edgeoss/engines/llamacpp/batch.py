@@ -139,14 +139,13 @@ class BatchEngine(JobQueue):
     def _worker_lost(self, message: str) -> None:
         """llama.cpp lost a worker (rpc.on_abort): the decode thread is parked inside
         llama_decode for good, so every job ends here with the reason, and new ones are refused."""
-        gone = tuple(e for e in self.settings.workers if not rpc.reachable(e))
-        which = ", ".join(gone) if gone else ", ".join(self.settings.workers)
+        gone = rpc.lost(self.settings.workers)
         broken = (
-            f"the worker at {which} was lost mid-run ({message}); this server cannot use the model again: "
+            f"the worker at {', '.join(gone)} was lost mid-run ({message}); this server cannot use the model again: "
             "restart edgeoss serve once the worker is back (llama.cpp cannot reconnect within a process)"
         )
         with self._cond:
-            self.broken, self.lost_workers = broken, gone or self.settings.workers
+            self.broken, self.lost_workers = broken, gone
             jobs = [*self._waiting, *(s.job for s in self._slots if s.job is not None)]
             self._waiting.clear()
         for job in jobs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -23,7 +24,7 @@ from edgeoss.engines.llamacpp import binding as llama_binding
 from edgeoss.engines.llamacpp import rpc
 from edgeoss.engines.llamacpp import threads as llama_threads
 from edgeoss.engines.llamacpp.placement import experts_on_cpu, sequences, unsupported_reason
-from edgeoss.errors import EngineError
+from edgeoss.errors import EngineError, WorkerError
 from edgeoss.weights.gguf import verified
 
 if TYPE_CHECKING:
@@ -209,6 +210,16 @@ class LlamaCppEngine:
         self.context_length = int(self.llm.n_ctx())
         self.last_timings = Timings()
         self._lock = threading.Lock()
+        if self.settings.workers:
+            rpc.on_abort(self._worker_lost)
+
+    def _worker_lost(self, message: str) -> None:
+        """llama.cpp lost a worker while this process (run, chat) decoded in its own thread:
+        that thread cannot come back, so the process ends here, saying why, with WorkerError's code."""
+        gone = ", ".join(rpc.lost(self.settings.workers))
+        text = f"\nerror: the worker at {gone} was lost mid-run ({message})\n{rpc.LOST_HINT}\n"
+        os.write(2, text.encode())  # not sys.stderr: a load may have it captured for its thread
+        os._exit(WorkerError.exit_code)
 
     def _reuse_prefix(self, prompt: Sequence[int]) -> int:
         """Keep the KV cache of the longest common prefix with the last sequence;

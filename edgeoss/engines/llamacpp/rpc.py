@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import functools
 import logging
+import os
 import re
 import sys
 import threading
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeoss.engines.llamacpp import binding as llama_binding
-from edgeoss.errors import EngineError
+from edgeoss.errors import EngineError, WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,13 @@ def reachable(endpoint: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def lost(endpoints: Sequence[str]) -> tuple[str, ...]:
+    """Which of `endpoints` no longer answer (all of them when that cannot be told)."""
+    gone = tuple(e for e in endpoints if not reachable(e))
+    return gone or tuple(endpoints)
+
+
+LOST_HINT = "hint: start the worker again (edgeoss worker), then this command"
 AbortListener = Callable[[str], None]
 _SOURCE_LINE = re.compile(r"^\S+\.(?:c|cpp|h):\d+:\s*")
 _listeners: list[AbortListener] = []
@@ -251,6 +259,11 @@ def on_abort(listener: AbortListener) -> None:
             return  # not a worker's: abort() as llama.cpp meant
         text = _SOURCE_LINE.sub("", text)  # ggml's "/path/of/the/build/ggml-rpc.cpp:566: " says nothing to a user
         log.error("a worker was lost: %s", text)
+        if not _listeners:
+            # No engine to hand it to (the model was loading): llama.cpp's thread cannot come
+            # back, so the process ends here, saying why, instead of in abort()'s core dump.
+            os.write(2, f"\nerror: a worker was lost while the model loaded ({text})\n{LOST_HINT}\n".encode())
+            os._exit(WorkerError.exit_code)
         for each in list(_listeners):
             try:
                 each(text)
