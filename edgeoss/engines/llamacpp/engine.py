@@ -48,7 +48,10 @@ def route_llama_log() -> None:
     if _callback_ref is not None:
         return
     llama_cpp = llama_binding.load()
-    if llama_cpp.llama_supports_gpu_offload():
+    # A GPU backend with a device, not llama_supports_gpu_offload(): that is true for every
+    # build with RPC (a worker's device counts as a GPU), which would leave llama.cpp's chatter
+    # on the terminal of every CPU machine.
+    if any(device.kind != "CPU" for device in rpc.local_devices()):
         # Seen on an H100 with a CUDA build of 0.3.36: with a Python log callback
         # the model load segfaulted. That was before llama_binding fixed the
         # libstdc++ load order, the likely cause, but it has not been re-tested
