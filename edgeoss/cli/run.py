@@ -48,6 +48,7 @@ def open_chosen(
         from edgeoss.runtime import pooled
 
         chosen = pooled.chosen_with_workers(chosen, pooled.parse_workers(workers), ctx)
+        err.print(pooled.placement_note(chosen.settings, chosen.name), markup=False, highlight=False, soft_wrap=True)
     if chosen.is_demo:
         err.print(choose.DEMO_LABEL, style="bold yellow", markup=False, highlight=False, soft_wrap=True)
     # The prompt's encoding (a fifth of a second, holding the GIL) loads while

@@ -175,3 +175,10 @@ def plan_variants(
             return result
     assert result is not None
     return result
+
+
+def placement_note(settings: LoadSettings, name: str) -> str:
+    """What --workers did, in one line for the terminal."""
+    if not settings.pool:
+        return f"workers: not needed, {name} fits on this machine alone"
+    return f"workers: {settings.placement()}"

@@ -112,6 +112,7 @@ def build(request: ServeRequest, chosen: models.Chosen) -> tuple[ModelHost, Serv
         from edgeoss.runtime import pooled
 
         settings = pooled.chosen_with_workers(replace(chosen, settings=settings), request.workers, request.ctx).settings
+        err.print(pooled.placement_note(settings, chosen.name), markup=False, highlight=False, soft_wrap=True)
     if chosen.engine.one_sequence and parallel > 1:
         err.print(
             f"{chosen.engine.label} decodes one sequence at a time: --parallel {parallel} becomes 1 "

@@ -168,6 +168,13 @@ def test_serve_with_workers_streams_and_survives_a_lost_worker(
     )
     try:
         wait_ready(url, serve, 240)
+        assert serve.stderr is not None
+        said = serve.stderr.readline().decode()
+        while "workers:" not in said:  # the banner's lines come first
+            line = serve.stderr.readline()
+            assert line, "serve never said where the layers went"
+            said = line.decode()
+        assert said.startswith(f"workers: layers: 1 on {workers[0][1]}, 1 on {workers[1][1]}"), said
         health = httpx.get(url + "/health").json()
         assert [w["state"] for w in health["workers"]] == ["connected", "connected"]
         assert "1 on " + workers[0][1] in health["backend"] and "the output on this CPU" in health["backend"]
