@@ -57,6 +57,7 @@ ENV_HF_TOKEN = "HF_TOKEN"
 ENV_ORT_DISABLE_TELEMETRY = "ORT_DISABLE_TELEMETRY"
 
 DEFAULT_PORT = 8734
+WORKER_PORT = 50052  # `edgeoss worker`'s default: llama.cpp rpc-server's own
 """edgeoss serve's port: clear of Ollama (11434), llama-server (8080), LM Studio
 (1234), vLLM (8000) and Open WebUI (3000, 8080)."""
 

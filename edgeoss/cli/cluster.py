@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from edgeoss import constants
 from edgeoss.cli.output import out, reported
-from edgeoss.cluster.worker import DEFAULT_PORT
 
 WorkersOption = Annotated[
     str | None,
@@ -23,7 +23,9 @@ WorkersOption = Annotated[
 
 def worker(
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --allow.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port the main machine connects to.")] = DEFAULT_PORT,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port the main machine connects to.")] = (
+        constants.WORKER_PORT
+    ),
     mem: Annotated[
         str | None, typer.Option(help="Memory to offer, e.g. 24G (default: what the devices have free).")
     ] = None,

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeoss import constants
 from edgeoss.cluster import gate, protocol
 from edgeoss.errors import EngineError, UsageError, WorkerError
 
-DEFAULT_PORT = 50052
 INNER_READY_S = 30.0
 
 SAFETY = (
@@ -34,7 +34,7 @@ SAFETY = (
 @dataclass(frozen=True)
 class WorkerOptions:
     host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
+    port: int = constants.WORKER_PORT
     allow: tuple[str, ...] = ()
     mem_bytes: int | None = None
     devices: tuple[str, ...] = ()
